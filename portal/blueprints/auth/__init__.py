@@ -1,0 +1,1 @@
+"""Signing in: passwords, second factor, enrollment codes, sessions."""

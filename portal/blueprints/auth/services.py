@@ -1,0 +1,200 @@
+"""Password hashing, throttling, second factor, enrollment codes and session ending."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from sqlalchemy import delete, select
+
+from portal import db
+from portal.audit import Outcome, audit
+from portal.blueprints.auth.models import (
+    EnrollmentCode,
+    SignInThrottle,
+    User,
+    WebSession,
+)
+from portal.db import utcnow
+
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud at a desk
+
+_hashers: dict[str, PasswordHasher] = {}
+
+
+def hasher() -> PasswordHasher:
+    """Argon2id; the 'test' profile is cheap and exists only for the test suite."""
+    profile = current_app.config["ARGON2_PROFILE"]
+    if profile not in _hashers:
+        _hashers[profile] = (
+            PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+            if profile == "test" else PasswordHasher()
+        )
+    return _hashers[profile]
+
+
+def hash_password(password: str) -> str:
+    return hasher().hash(password)
+
+
+def _dummy_hash() -> str:
+    key = "dummy_hash"
+    if key not in current_app.extensions:
+        current_app.extensions[key] = hash_password(secrets.token_hex(16))
+    return current_app.extensions[key]
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """Return the active user for these credentials; same work whether or not they exist."""
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    stored = user.password_hash if user and user.password_hash else _dummy_hash()
+    try:
+        hasher().verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.is_active or not user.password_hash:
+        return None
+    if hasher().check_needs_rehash(stored):
+        user.password_hash = hash_password(password)
+    return user
+
+
+# ---- throttling ----------------------------------------------------------------------
+
+def throttle_keys(email: str, ip: str | None) -> list[str]:
+    account = hashlib.sha256(normalize_email(email).encode()).hexdigest()[:40]
+    return [f"acct:{account}", f"ip:{ip or 'unknown'}"]
+
+
+def is_throttled(keys: list[str]) -> bool:
+    now = utcnow()
+    rows = db.session.scalars(select(SignInThrottle).where(SignInThrottle.key.in_(keys)))
+    return any(row.locked_until and row.locked_until > now for row in rows)
+
+
+def record_failure(keys: list[str]) -> None:
+    now = utcnow()
+    limit = current_app.config["MAX_FAILED_SIGN_INS"]
+    lock = timedelta(seconds=current_app.config["SIGN_IN_LOCK_SECONDS"])
+    for key in keys:
+        row = db.session.get(SignInThrottle, key)
+        if row is None:
+            row = SignInThrottle(key=key, failures=0, window_started_at=now)
+            db.session.add(row)
+        if now - row.window_started_at > lock:
+            row.failures, row.window_started_at = 0, now
+        row.failures += 1
+        if row.failures >= limit:
+            row.locked_until = now + lock
+    db.session.flush()
+
+
+def clear_failures(keys: list[str]) -> None:
+    db.session.execute(delete(SignInThrottle).where(SignInThrottle.key.in_(keys)))
+
+
+# ---- second factor -------------------------------------------------------------------
+
+def start_totp_enrollment(user: User) -> str:
+    if not user.totp_secret or user.totp_enabled is False:
+        user.totp_secret = user.totp_secret or pyotp.random_base32(32)
+    return user.totp_secret
+
+
+def totp_uri(user: User) -> str:
+    issuer = current_app.config["APP_NAME"]
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=issuer)
+
+
+def verify_totp(user: User, code: str) -> bool:
+    """Accept the current or adjacent 30-second step, and never the same step twice."""
+    if not user.totp_secret:
+        return False
+    totp = pyotp.TOTP(user.totp_secret)
+    code = code.replace(" ", "").strip()
+    now = utcnow()
+    for drift in (0, -1, 1):
+        moment = now + timedelta(seconds=30 * drift)
+        step = int(moment.timestamp()) // 30
+        if totp.at(moment) == code and (user.totp_last_step or 0) < step:
+            user.totp_last_step = step
+            return True
+    return False
+
+
+# ---- enrollment codes (first password and resets) ------------------------------------
+
+def code_digest(code: str) -> str:
+    cleaned = code.replace("-", "").replace(" ", "").upper()
+    return hashlib.sha256(cleaned.encode()).hexdigest()
+
+
+def issue_enrollment_code(issuer: User, user: User) -> str:
+    """Make a one-time code for a person to set their password; older codes stop working."""
+    for old in db.session.scalars(select(EnrollmentCode).where(
+            EnrollmentCode.user_id == user.id, EnrollmentCode.used_at.is_(None))):
+        old.used_at = utcnow()
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+    hours = current_app.config["ENROLLMENT_CODE_HOURS"]
+    db.session.add(EnrollmentCode(
+        user_id=user.id, code_hash=code_digest(raw), issued_by_id=issuer.id,
+        expires_at=utcnow() + timedelta(hours=hours)))
+    audit("issue_code", "account", patient_id=_patient_id(user), object_id=user.id,
+          actor=issuer)
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def redeem_enrollment_code(email: str, code: str, password: str) -> User | None:
+    """Set a password with a valid, unused, unexpired code for this email; else None."""
+    record = db.session.scalar(select(EnrollmentCode).where(
+        EnrollmentCode.code_hash == code_digest(code)))
+    user = db.session.get(User, record.user_id) if record else None
+    if (record is None or user is None or record.used_at is not None
+            or record.expires_at <= utcnow() or user.email != normalize_email(email)
+            or not user.is_active):
+        hash_password(password)  # same cost either way: no timing hint
+        return None
+    record.used_at = utcnow()
+    set_password(user, password)
+    audit("set_password", "account", patient_id=_patient_id(user), object_id=user.id,
+          actor=user)
+    return user
+
+
+def set_password(user: User, password: str, keep: WebSession | None = None) -> None:
+    """Store a new hash and end every other session of this person."""
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    end_all_sessions(user, keep=keep)
+
+
+def end_all_sessions(user: User, keep: WebSession | None = None) -> None:
+    query = delete(WebSession).where(WebSession.user_id == user.id)
+    if keep is not None:
+        query = query.where(WebSession.id_hash != keep.id_hash)
+    db.session.execute(query)
+
+
+def deactivate_user(actor: User, user: User) -> None:
+    user.is_active = False
+    end_all_sessions(user)
+    audit("deactivate", "account", patient_id=_patient_id(user), object_id=user.id,
+          actor=actor)
+
+
+def record_sign_in(user: User | None, action: str, ok: bool) -> None:
+    audit(action, "sign_in", actor=user, patient_id=_patient_id(user) if user else None,
+          outcome=Outcome.ALLOWED if ok else Outcome.DENIED)
+
+
+def _patient_id(user: User | None) -> str | None:
+    return user.id if user is not None and not user.is_staff else None

@@ -1,0 +1,191 @@
+"""Sign in, second factor, set a password with a code, change password, sign out."""
+
+from __future__ import annotations
+
+import pyotp
+import segno
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from portal.audit import audit
+from portal.blueprints.auth import services
+from portal.blueprints.auth.forms import (
+    ChangePasswordForm,
+    CodeForm,
+    SetPasswordForm,
+    SignInForm,
+)
+from portal.security import Permission, current_actor, public, requires
+from portal.sessions import sign_session_in
+
+bp = Blueprint("auth", __name__)
+
+THROTTLED = "Too many tries. Please wait 15 minutes, then try again."
+NO_MATCH = ("That email and password did not work. Check them and try again. "
+            "If you forgot your password, ask the program staff for a new code.")
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@public
+def sign_in():
+    """Email and password; staff go on to their second factor."""
+    form = SignInForm()
+    if getattr(session, "expired", False):
+        flash("You were signed out because you were away for a while. Please sign in "
+              "again.")
+    if not form.validate_on_submit():
+        return render_template("auth/sign_in.html", form=form)
+    keys = services.throttle_keys(form.email.data, request.remote_addr)
+    if services.is_throttled(keys):
+        services.record_sign_in(None, "sign_in_throttled", ok=False)
+        return render_template("auth/sign_in.html", form=form, error=THROTTLED), 429
+    user = services.authenticate(form.email.data, form.password.data)
+    if user is None:
+        services.record_failure(keys)
+        services.record_sign_in(None, "sign_in_failed", ok=False)
+        return render_template("auth/sign_in.html", form=form, error=NO_MATCH), 200
+    services.clear_failures(keys[:1])
+    sign_session_in(session, user, mfa_passed=not user.is_staff, ip=request.remote_addr)
+    if user.is_staff:
+        services.record_sign_in(user, "password_ok", ok=True)
+        return redirect(url_for("auth.second_factor"))
+    services.record_sign_in(user, "sign_in", ok=True)
+    return redirect(_after_sign_in())
+
+
+def _after_sign_in() -> str:
+    target = session.pop("after_sign_in", None)
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("schedule.today")
+
+
+def _pending_staff():
+    user = getattr(session, "user", None)
+    if user is None or not user.is_staff or session.mfa_passed or not user.is_active:
+        return None
+    return user
+
+
+@bp.route("/sign-in/code", methods=["GET", "POST"])
+@public
+def second_factor():
+    """The 6-digit code from the staff member's authenticator app."""
+    user = _pending_staff()
+    if user is None:
+        return redirect(url_for("auth.sign_in"))
+    if not user.totp_enabled:
+        return redirect(url_for("auth.set_up_code"))
+    form = CodeForm()
+    demo_code = _demo_code(user)
+    if not form.validate_on_submit():
+        return render_template("auth/code.html", form=form, demo_code=demo_code)
+    keys = services.throttle_keys(user.email, request.remote_addr)
+    if services.is_throttled(keys) or not services.verify_totp(user, form.code.data):
+        services.record_failure(keys)
+        services.record_sign_in(user, "second_factor_failed", ok=False)
+        return render_template("auth/code.html", form=form, demo_code=demo_code,
+                               error="That code did not work. Codes change every 30 "
+                               "seconds: try the newest one."), 200
+    services.clear_failures(keys[:1])
+    sign_session_in(session, user, mfa_passed=True, ip=request.remote_addr)
+    services.record_sign_in(user, "sign_in", ok=True)
+    return redirect(_after_sign_in() if session.get("after_sign_in") else
+                    url_for("staff.home"))
+
+
+def _demo_code(user) -> str | None:
+    """Only in the demo, and only for demo accounts: show the current code."""
+    if current_app.config["DEMO"] and user.email.endswith("@demo.test"):
+        return pyotp.TOTP(user.totp_secret).now()
+    return None
+
+
+@bp.route("/sign-in/set-up-code", methods=["GET", "POST"])
+@public
+def set_up_code():
+    """First sign-in of a staff member: link an authenticator app."""
+    user = _pending_staff()
+    if user is None:
+        return redirect(url_for("auth.sign_in"))
+    if user.totp_enabled:
+        return redirect(url_for("auth.second_factor"))
+    secret = services.start_totp_enrollment(user)
+    qr_svg = segno.make(services.totp_uri(user), error="m").svg_inline(
+        scale=4, title="QR code for your authenticator app")
+    form = CodeForm()
+    if form.validate_on_submit() and services.verify_totp(user, form.code.data):
+        user.totp_enabled = True
+        audit("enable_second_factor", "account", object_id=user.id, actor=user)
+        sign_session_in(session, user, mfa_passed=True, ip=request.remote_addr)
+        services.record_sign_in(user, "sign_in", ok=True)
+        return redirect(url_for("staff.home"))
+    error = "That code did not work. Try the newest one." if form.is_submitted() else None
+    return render_template("auth/set_up_code.html", form=form, secret=secret,
+                           qr_svg=qr_svg, error=error)
+
+
+@bp.route("/set-password", methods=["GET", "POST"])
+@public
+def set_password():
+    """Set a password with the one-time code the program staff gave (first time or reset)."""
+    form = SetPasswordForm()
+    if not form.validate_on_submit():
+        return render_template("auth/set_password.html", form=form)
+    keys = services.throttle_keys(form.email.data, request.remote_addr)
+    user = None if services.is_throttled(keys) else services.redeem_enrollment_code(
+        form.email.data, form.code.data, form.password.data)
+    if user is None:
+        services.record_failure(keys)
+        services.record_sign_in(None, "set_password_failed", ok=False)
+        return render_template(
+            "auth/set_password.html", form=form,
+            error="That email and code did not work. Codes can be used once and expire "
+            "after 3 days. Ask the program staff for a new one."), 200
+    flash("Your password is set. You can sign in now.")
+    return redirect(url_for("auth.sign_in"))
+
+
+@bp.route("/forgot-password")
+@public
+def forgot_password():
+    """The same advice for everyone: no hint whether an account exists."""
+    return render_template("auth/forgot.html")
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@requires(Permission.SIGNED_IN)
+def account():
+    """Change your password; other devices are signed out."""
+    user = current_actor()
+    form = ChangePasswordForm()
+    if not form.validate_on_submit():
+        return render_template("auth/account.html", form=form)
+    if services.authenticate(user.email, form.current.data) is None:
+        form.current.errors = ["That is not your current password."]
+        return render_template("auth/account.html", form=form), 200
+    services.set_password(user, form.password.data, keep=session.row)
+    sign_session_in(session, user, mfa_passed=True, ip=request.remote_addr)
+    audit("change_password", "account", object_id=user.id)
+    flash("Your password is changed. Other phones and computers were signed out.")
+    return redirect(url_for("auth.account"))
+
+
+@bp.route("/sign-out", methods=["POST"])
+@public
+def sign_out():
+    """End this session on the server and clear the cookie."""
+    user = getattr(session, "user", None)
+    if user is not None:
+        services.record_sign_in(user, "sign_out", ok=True)
+    session.destroy()
+    session.clear()
+    return redirect(url_for("auth.sign_in", bye=1))

@@ -1,0 +1,1 @@
+"""The patient's program day and week, calendar feed, rosters and attendance."""

@@ -1,0 +1,1 @@
+"""Staff home, patient lists and summaries, access reasons, and admin enrollment."""

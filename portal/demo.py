@@ -1,0 +1,236 @@
+"""Demo program (fixed sign-ins for trying every role) and deterministic scale data."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from argon2 import PasswordHasher
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from portal.blueprints.auth.models import Role, User
+from portal.blueprints.schedule.models import (
+    Appointment,
+    AppointmentKind,
+    Attendance,
+    AttendanceStatus,
+    GroupSession,
+    SessionKind,
+)
+from portal.blueprints.staff.models import (
+    CareTeamAssignment,
+    Enrollment,
+    LevelOfCare,
+    Program,
+    StaffMembership,
+    TeamRole,
+    Track,
+)
+from portal.db import new_id, utcnow
+
+DEMO_PASSWORD = "demo-portal-2026"  # noqa: S105 - published demo sign-in, demo only
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105 - published demo secret
+
+DEMO_ACCOUNTS = [
+    ("patient@demo.test", Role.PATIENT, "Jordan Rivera"),
+    ("patient2@demo.test", Role.PATIENT, "Casey Nguyen"),
+    ("peer@demo.test", Role.PEER, "Alex Morgan"),
+    ("casemanager@demo.test", Role.CASE_MANAGER, "Priya Shah"),
+    ("therapist@demo.test", Role.THERAPIST, "Dana Brooks"),
+    ("prescriber@demo.test", Role.PRESCRIBER, "Dr. Lee Park"),
+    ("nurse@demo.test", Role.NURSE, "Maria Lopez"),
+    ("director@demo.test", Role.DIRECTOR, "Chris Adeyemi"),
+    ("admin@demo.test", Role.ADMIN, "Robin Hale"),
+]
+MORE_PATIENTS = ["Taylor Kim", "Sam Patel", "Jamie Fox", "Riley Chen", "Morgan Diaz",
+                 "Avery Cole", "Quinn Baker", "Drew Ellis", "Jesse Ward", "Kai Romero"]
+TEAM_OF_ROLE = {Role.THERAPIST: TeamRole.THERAPIST, Role.PRESCRIBER: TeamRole.PRESCRIBER,
+                Role.NURSE: TeamRole.NURSE, Role.CASE_MANAGER: TeamRole.CASE_MANAGER,
+                Role.PEER: TeamRole.PEER}
+
+# (title, kind, start, end) per track; weekdays per track below.
+PHP_DAY = [
+    ("Morning check-in group", SessionKind.GROUP, "09:00", "09:45", "Room 101"),
+    ("Coping skills (DBT)", SessionKind.GROUP, "10:00", "11:00", "Room 101"),
+    ("Break", SessionKind.BREAK, "11:00", "11:15", None),
+    ("Relapse prevention", SessionKind.GROUP, "11:15", "12:15", "Room 102"),
+    ("Lunch", SessionKind.BREAK, "12:15", "13:00", "Kitchen"),
+    ("Process group", SessionKind.GROUP, "13:00", "14:00", "Room 101"),
+    ("Wellness and medication education", SessionKind.EDUCATION, "14:15", "15:00",
+     "Room 103"),
+]
+IOP_DAY = [
+    ("Check-in group", SessionKind.GROUP, "09:00", "09:45", "Room 201"),
+    ("Coping skills (DBT)", SessionKind.GROUP, "10:00", "11:00", "Room 201"),
+    ("Break", SessionKind.BREAK, "11:00", "11:10", None),
+    ("Recovery group", SessionKind.GROUP, "11:10", "12:00", "Room 201"),
+]
+PHP_WEEKDAYS, IOP_WEEKDAYS = [0, 1, 2, 3, 4], [0, 1, 3]
+TELEHEALTH = "https://telehealth.example.org/room/"
+
+
+def _hhmm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def _make_tracks(session: Session, program: Program, facilitator: User | None) -> dict:
+    tracks = {}
+    for name, level, day, weekdays in (("PHP Full Day", LevelOfCare.PHP, PHP_DAY, PHP_WEEKDAYS),
+                                       ("IOP Mornings", LevelOfCare.IOP, IOP_DAY, IOP_WEEKDAYS)):
+        track = Track(id=new_id(), program_id=program.id, name=name, level_of_care=level)
+        session.add(track)
+        for weekday in weekdays:
+            for title, kind, start, end, room in day:
+                session.add(GroupSession(
+                    track_id=track.id, title=title, kind=kind, weekday=weekday,
+                    starts_at=_hhmm(start), ends_at=_hhmm(end), room=room,
+                    facilitator_id=facilitator.id if facilitator and kind is SessionKind.GROUP
+                    else None,
+                    telehealth_url=f"{TELEHEALTH}{track.id[:8]}" if weekday == 3 and
+                    kind is SessionKind.GROUP else None))
+        tracks[level] = track
+    return tracks
+
+
+def create_demo(session: Session) -> bool:
+    """Create the demo program once; returns False when it is already there."""
+    if session.scalar(select(User.id).where(User.email == "patient@demo.test")):
+        return False
+    password_hash = PasswordHasher().hash(DEMO_PASSWORD)
+    program = Program(id=new_id(), name="Riverside Day Program", app_name="Riverside",
+                      timezone="America/New_York", on_call_phone="+1-555-010-0199")
+    session.add(program)
+    users = {}
+    for email, role, name in DEMO_ACCOUNTS:
+        users[email] = User(id=new_id(), email=email, display_name=name, role=role,
+                            password_hash=password_hash,
+                            totp_secret=DEMO_TOTP_SECRET if role.is_staff else None,
+                            totp_enabled=role.is_staff)
+        session.add(users[email])
+        if role.is_staff:
+            session.add(StaffMembership(user_id=users[email].id, program_id=program.id))
+    session.flush()
+    tracks = _make_tracks(session, program, users["therapist@demo.test"])
+    staff = [u for u in users.values() if u.role in TEAM_OF_ROLE]
+    patients = [users["patient@demo.test"], users["patient2@demo.test"]]
+    for n, name in enumerate(MORE_PATIENTS, start=3):
+        patient = User(id=new_id(), email=f"patient{n}@demo.test", display_name=name,
+                       role=Role.PATIENT, password_hash=password_hash)
+        session.add(patient)
+        patients.append(patient)
+    session.flush()
+    _enroll_demo_patients(session, program, tracks, patients, staff)
+    return True
+
+
+def _enroll_demo_patients(session, program, tracks, patients, staff) -> None:
+    tz = ZoneInfo(program.timezone)
+    today = utcnow().astimezone(tz).date()
+    monday = today - timedelta(days=today.weekday())
+    rng = random.Random(2026)
+    for index, patient in enumerate(patients):
+        level = LevelOfCare.PHP if index % 2 == 0 else LevelOfCare.IOP
+        track = tracks[level]
+        session.add(Enrollment(patient_id=patient.id, program_id=program.id,
+                               track_id=track.id, level_of_care=level,
+                               admitted_on=monday - timedelta(days=7 * (index % 4) + 7)))
+        for member in staff:
+            session.add(CareTeamAssignment(patient_id=patient.id, staff_id=member.id,
+                                           team_role=TEAM_OF_ROLE[member.role]))
+        _demo_appointments(session, tz, monday, patient, staff, index)
+        _demo_attendance(session, track, patient, monday, today, staff[0], rng)
+
+
+def _demo_appointments(session, tz, monday, patient, staff, index) -> None:
+    by_role = {member.role: member for member in staff}
+    for week in (0, 1):
+        therapy_day = monday + timedelta(days=7 * week + (index % 3) + 1)
+        starts = datetime.combine(therapy_day, time(15, 30), tz)
+        session.add(Appointment(patient_id=patient.id, staff_id=by_role[Role.THERAPIST].id,
+                                kind=AppointmentKind.THERAPY, starts_at=starts,
+                                ends_at=starts + timedelta(minutes=50), room="Office 3"))
+    med_day = monday + timedelta(days=2)
+    starts = datetime.combine(med_day, time(8, 15 + (index % 3) * 10), tz)
+    session.add(Appointment(patient_id=patient.id, staff_id=by_role[Role.PRESCRIBER].id,
+                            kind=AppointmentKind.MEDICATION, starts_at=starts,
+                            ends_at=starts + timedelta(minutes=20),
+                            telehealth_url=f"{TELEHEALTH}med-{patient.id[:8]}"))
+
+
+def _demo_attendance(session, track, patient, monday, today, recorder, rng) -> None:
+    sessions = session.scalars(select(GroupSession).where(
+        GroupSession.track_id == track.id, GroupSession.kind == SessionKind.GROUP)).all()
+    statuses = [AttendanceStatus.PRESENT] * 8 + [AttendanceStatus.LATE,
+                                                 AttendanceStatus.ABSENT]
+    for group in sessions:
+        day = monday + timedelta(days=group.weekday)
+        if day < today:
+            session.add(Attendance(patient_id=patient.id, group_session_id=group.id,
+                                   occurs_on=day, status=rng.choice(statuses),
+                                   recorded_by_id=recorder.id))
+
+
+# ---- scale data ---------------------------------------------------------------------
+
+def seed_scale(session: Session, patients: int, programs: int = 20) -> int:
+    """Deterministic synthetic programs, staff and patients for benchmarks. Commits."""
+    rng = random.Random(42)
+    start = session.scalar(select(User.id).where(User.email.like("scale-%"))) is not None
+    if start:
+        return 0
+    password_hash = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(
+        DEMO_PASSWORD)
+    per_program = max(1, patients // programs)
+    made = 0
+    for p in range(programs):
+        count = per_program if p < programs - 1 else patients - made
+        made += _seed_program(session, rng, p, count, password_hash)
+        session.commit()
+    return made
+
+
+def _seed_program(session, rng, index, count, password_hash) -> int:
+    program = Program(id=new_id(), name=f"Scale Program {index:02d}",
+                      timezone="America/Chicago", on_call_phone="+1-555-010-0100")
+    session.add(program)
+    staff = {}
+    for role in TEAM_OF_ROLE:
+        staff[role] = User(id=new_id(), email=f"scale-{index}-{role.value}@scale.test",
+                           display_name=f"Staff {index}-{role.value}", role=role,
+                           password_hash=password_hash, totp_secret=DEMO_TOTP_SECRET,
+                           totp_enabled=True)
+        session.add(staff[role])
+        session.add(StaffMembership(user_id=staff[role].id, program_id=program.id))
+    session.flush()
+    tracks = _make_tracks(session, program, staff[Role.THERAPIST])
+    session.flush()
+    today = date.today()
+    users, enrollments, team, appointments = [], [], [], []
+    for n in range(count):
+        uid = new_id()
+        level = rng.choice([LevelOfCare.IOP, LevelOfCare.PHP])
+        users.append({"id": uid, "email": f"scale-{index}-{n}@scale.test",
+                      "display_name": f"Patient {index}-{n}", "role": Role.PATIENT,
+                      "password_hash": password_hash, "is_active": True,
+                      "totp_enabled": False, "created_at": utcnow()})
+        enrollments.append({"id": new_id(), "patient_id": uid, "program_id": program.id,
+                            "track_id": tracks[level].id, "level_of_care": level,
+                            "admitted_on": today - timedelta(days=rng.randint(0, 40)),
+                            "status": "active", "created_at": utcnow()})
+        team += [{"id": new_id(), "patient_id": uid, "staff_id": staff[r].id,
+                  "team_role": TEAM_OF_ROLE[r]} for r in TEAM_OF_ROLE]
+        starts = datetime.combine(today + timedelta(days=rng.randint(-3, 10)), time(15, 0),
+                                  ZoneInfo("UTC"))
+        appointments.append({"id": new_id(), "patient_id": uid,
+                             "staff_id": staff[Role.THERAPIST].id,
+                             "kind": AppointmentKind.THERAPY, "starts_at": starts,
+                             "ends_at": starts + timedelta(minutes=50), "status": "booked",
+                             "created_at": utcnow()})
+    for model, rows in ((User, users), (Enrollment, enrollments),
+                        (CareTeamAssignment, team), (Appointment, appointments)):
+        for chunk in range(0, len(rows), 5000):
+            session.execute(insert(model), rows[chunk:chunk + 5000])
+    return count

@@ -1,0 +1,31 @@
+"""Every feature's models, imported in one place for Alembic and the shell."""
+
+from portal.audit import AuditChainHead, AuditEvent
+from portal.blueprints.auth.models import (
+    EnrollmentCode,
+    Role,
+    SignInThrottle,
+    User,
+    WebSession,
+)
+from portal.blueprints.schedule.models import (
+    Appointment,
+    Attendance,
+    CalendarFeed,
+    GroupSession,
+)
+from portal.blueprints.staff.models import (
+    AccessGrant,
+    CareTeamAssignment,
+    Enrollment,
+    Program,
+    StaffMembership,
+    Track,
+)
+from portal.db import Base
+
+__all__ = [
+    "AccessGrant", "Appointment", "Attendance", "AuditChainHead", "AuditEvent", "Base",
+    "CalendarFeed", "CareTeamAssignment", "Enrollment", "EnrollmentCode", "GroupSession",
+    "Program", "Role", "SignInThrottle", "StaffMembership", "Track", "User", "WebSession",
+]

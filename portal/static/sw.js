@@ -1,0 +1,58 @@
+/* Service worker: precaches the public shell (crisis help, offline page, CSS, JS, icons)
+   and never stores authenticated pages. Bump VERSION when the shell changes. */
+"use strict";
+const VERSION = "shell-v1";
+const SHELL = [
+  "/crisis",
+  "/offline",
+  "/static/app.css",
+  "/static/app.js",
+  "/static/htmx-2.0.8.min.js",
+  "/static/icons/icon-192.png",
+];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches.open(VERSION)
+      .then((cache) => cache.addAll(SHELL.map((url) => new Request(url, { credentials: "omit" }))))
+      .then(() => self.skipWaiting())
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((keys) => Promise.all(keys.filter((k) => k !== VERSION).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim())
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET") { return; }
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) { return; }
+  if (url.pathname.startsWith("/static/")) {
+    // Static files carry a content hash in ?v=, so an exact hit is always current.
+    // Otherwise fetch and keep it; with no signal, any cached copy of that path.
+    event.respondWith(
+      caches.match(request).then((hit) => hit || fetch(request).then((response) => {
+        if (response.ok) {
+          const copy = response.clone();
+          caches.open(VERSION).then((cache) => cache.put(request, copy));
+        }
+        return response;
+      }).catch(() => caches.match(request, { ignoreSearch: true })))
+    );
+    return;
+  }
+  if (request.mode === "navigate") {
+    // Pages: always the network (nothing authenticated is ever stored here);
+    // with no signal, the precached crisis page or offline page.
+    event.respondWith(
+      fetch(request).catch(() =>
+        caches.match(url.pathname === "/crisis" ? "/crisis" : "/offline")
+      )
+    );
+  }
+});
