@@ -109,7 +109,9 @@ def _register_hooks(app: Flask) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        response.headers["Permissions-Policy"] = (
+            "camera=(), microphone=(), geolocation=()"
+        )
         response.vary.add("HX-Request")
         if request.endpoint != "static" and (
             g.get("actor") is not None or getattr(session, "row", None) is not None
@@ -151,38 +153,54 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(404)
     def not_found(_error):
-        return render_error(404, "Page not found",
-                            "We could not find that page. It may have moved, or you may "
-                            "not have access to it.")
+        return render_error(
+            404,
+            "Page not found",
+            "We could not find that page. It may have moved, or you may "
+            "not have access to it.",
+        )
 
     @app.errorhandler(CSRFError)
     def csrf_failed(_error):
-        return render_error(400, "Please try again",
-                            "This form was open too long or came from somewhere else, so "
-                            "we did not save it. Go back, reload the page and send it "
-                            "again.")
+        return render_error(
+            400,
+            "Please try again",
+            "This form was open too long or came from somewhere else, so "
+            "we did not save it. Go back, reload the page and send it "
+            "again.",
+        )
 
     @app.errorhandler(400)
     def bad_request(_error):
-        return render_error(400, "Something was wrong with that request",
-                            "Nothing was changed. Go back and try again.")
+        return render_error(
+            400,
+            "Something was wrong with that request",
+            "Nothing was changed. Go back and try again.",
+        )
 
     @app.errorhandler(405)
     def wrong_method(_error):
-        return render_error(405, "That did not work",
-                            "Nothing was changed. Go back and try again.")
+        return render_error(
+            405, "That did not work", "Nothing was changed. Go back and try again."
+        )
 
     @app.errorhandler(413)
     def too_large(_error):
-        return render_error(413, "That was too much to send",
-                            "Nothing was changed. Please send less text.")
+        return render_error(
+            413,
+            "That was too much to send",
+            "Nothing was changed. Please send less text.",
+        )
 
     @app.errorhandler(500)
     def server_error(_error):
         db.session.rollback()
-        return render_error(500, "Something went wrong on our side",
-                            "Nothing was lost that you had already saved. Please try again "
-                            "in a minute.")
+        return render_error(
+            500,
+            "Something went wrong on our side",
+            "Nothing was lost that you had already saved. Please try again "
+            "in a minute.",
+        )
 
 
 def _register_template_helpers(app: Flask) -> None:
@@ -204,8 +222,11 @@ def _register_template_helpers(app: Flask) -> None:
 
 def input_attrs(field, autocomplete=None, inputmode=None, hint=None) -> dict:
     """Attributes that tie an input to its hint and error for screen readers."""
-    attrs = {key: value for key, value in
-             (("autocomplete", autocomplete), ("inputmode", inputmode)) if value}
+    attrs = {
+        key: value
+        for key, value in (("autocomplete", autocomplete), ("inputmode", inputmode))
+        if value
+    }
     described = [f"{field.id}-hint"] if hint else []
     if field.errors:
         described.append(f"{field.id}-error")

@@ -34,7 +34,9 @@ class AuditEvent(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
     )
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor_id: Mapped[str | None] = mapped_column(String(36), index=True)
@@ -63,8 +65,16 @@ class AuditChainHead(Base):
 
 
 HASHED_FIELDS = (
-    "at", "actor_id", "actor_role", "patient_id", "action", "data_kind",
-    "object_id", "ip", "outcome", "detail",
+    "at",
+    "actor_id",
+    "actor_role",
+    "patient_id",
+    "action",
+    "data_kind",
+    "object_id",
+    "ip",
+    "outcome",
+    "detail",
 )
 
 
@@ -164,22 +174,43 @@ def verify_chain(session: Session) -> VerifyResult:
     )
     for event in session.scalars(query):
         if event.chain_seq != expected_seq:
-            return VerifyResult(False, checked, 0, f"row with sequence {expected_seq} "
-                                f"is missing (next found: id {event.id})")
+            return VerifyResult(
+                False,
+                checked,
+                0,
+                f"row with sequence {expected_seq} "
+                f"is missing (next found: id {event.id})",
+            )
         if content_hash(event) != event.row_hash:
-            return VerifyResult(False, checked, 0, f"row id {event.id} (sequence "
-                                f"{event.chain_seq}) was altered")
+            return VerifyResult(
+                False,
+                checked,
+                0,
+                f"row id {event.id} (sequence {event.chain_seq}) was altered",
+            )
         previous = link_hash(previous, event.row_hash)
         if previous != event.chain_hash:
-            return VerifyResult(False, checked, 0, f"row id {event.id} (sequence "
-                                f"{event.chain_seq}) does not link to the row before it")
+            return VerifyResult(
+                False,
+                checked,
+                0,
+                f"row id {event.id} (sequence "
+                f"{event.chain_seq}) does not link to the row before it",
+            )
         expected_seq += 1
         checked += 1
     last_seq = head.last_seq if head else 0
     if checked != last_seq or (head and previous != head.last_hash):
-        return VerifyResult(False, checked, 0, f"rows after sequence {checked} are "
-                            f"missing (the chain head says {last_seq})")
+        return VerifyResult(
+            False,
+            checked,
+            0,
+            f"rows after sequence {checked} are "
+            f"missing (the chain head says {last_seq})",
+        )
     unsealed = session.scalar(
-        select(func.count()).select_from(AuditEvent).where(AuditEvent.chain_seq.is_(None))
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.chain_seq.is_(None))
     )
     return VerifyResult(True, checked, unsealed)

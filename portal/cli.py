@@ -18,8 +18,13 @@ def _create_app():
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
-             add_version_option=False, load_dotenv=False)
+@click.group(
+    cls=FlaskGroup,
+    create_app=_create_app,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+)
 def main() -> None:
     """Operate the portal."""
 
@@ -29,7 +34,9 @@ def register_cli(app) -> None:
 
 
 def _url() -> str:
-    return str(current_app.extensions["engine"].url.render_as_string(hide_password=False))
+    return str(
+        current_app.extensions["engine"].url.render_as_string(hide_password=False)
+    )
 
 
 @main.command("migrate")
@@ -62,14 +69,17 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
         created = create_demo(db.session)
         db.session.commit()
     click.echo("Demo data " + ("created." if created else "already there."))
-    click.echo(f"Sign in at http://{host}:{port} with any of these (password "
-               f"{DEMO_PASSWORD}):")
+    click.echo(
+        f"Sign in at http://{host}:{port} with any of these (password {DEMO_PASSWORD}):"
+    )
     from portal.demo import DEMO_ACCOUNTS
 
     for email, role, _name in DEMO_ACCOUNTS:
         click.echo(f"  {email:<26} {role.label}")
-    click.echo(f"Staff second factor: TOTP secret {DEMO_TOTP_SECRET} (the demo's code page "
-               "also shows the current code).")
+    click.echo(
+        f"Staff second factor: TOTP secret {DEMO_TOTP_SECRET} (the demo's code page "
+        "also shows the current code)."
+    )
     if no_serve:
         return
     _serve(app, host, port)
@@ -123,8 +133,11 @@ def audit_verify() -> None:
 
     result = verify_chain(db.session)
     if not result.ok:
-        click.echo(f"AUDIT LOG BROKEN: {result.problem} ({result.checked} rows checked "
-                   "before it)", err=True)
+        click.echo(
+            f"AUDIT LOG BROKEN: {result.problem} ({result.checked} rows checked "
+            "before it)",
+            err=True,
+        )
         sys.exit(1)
     while seal_chain(db.session):
         pass

@@ -44,11 +44,25 @@ DEMO_ACCOUNTS = [
     ("director@demo.test", Role.DIRECTOR, "Chris Adeyemi"),
     ("admin@demo.test", Role.ADMIN, "Robin Hale"),
 ]
-MORE_PATIENTS = ["Taylor Kim", "Sam Patel", "Jamie Fox", "Riley Chen", "Morgan Diaz",
-                 "Avery Cole", "Quinn Baker", "Drew Ellis", "Jesse Ward", "Kai Romero"]
-TEAM_OF_ROLE = {Role.THERAPIST: TeamRole.THERAPIST, Role.PRESCRIBER: TeamRole.PRESCRIBER,
-                Role.NURSE: TeamRole.NURSE, Role.CASE_MANAGER: TeamRole.CASE_MANAGER,
-                Role.PEER: TeamRole.PEER}
+MORE_PATIENTS = [
+    "Taylor Kim",
+    "Sam Patel",
+    "Jamie Fox",
+    "Riley Chen",
+    "Morgan Diaz",
+    "Avery Cole",
+    "Quinn Baker",
+    "Drew Ellis",
+    "Jesse Ward",
+    "Kai Romero",
+]
+TEAM_OF_ROLE = {
+    Role.THERAPIST: TeamRole.THERAPIST,
+    Role.PRESCRIBER: TeamRole.PRESCRIBER,
+    Role.NURSE: TeamRole.NURSE,
+    Role.CASE_MANAGER: TeamRole.CASE_MANAGER,
+    Role.PEER: TeamRole.PEER,
+}
 
 # (title, kind, start, end) per track; weekdays per track below.
 PHP_DAY = [
@@ -58,8 +72,13 @@ PHP_DAY = [
     ("Relapse prevention", SessionKind.GROUP, "11:15", "12:15", "Room 102"),
     ("Lunch", SessionKind.BREAK, "12:15", "13:00", "Kitchen"),
     ("Process group", SessionKind.GROUP, "13:00", "14:00", "Room 101"),
-    ("Wellness and medication education", SessionKind.EDUCATION, "14:15", "15:00",
-     "Room 103"),
+    (
+        "Wellness and medication education",
+        SessionKind.EDUCATION,
+        "14:15",
+        "15:00",
+        "Room 103",
+    ),
 ]
 IOP_DAY = [
     ("Check-in group", SessionKind.GROUP, "09:00", "09:45", "Room 201"),
@@ -78,19 +97,33 @@ def _hhmm(value: str) -> time:
 
 def _make_tracks(session: Session, program: Program, facilitator: User | None) -> dict:
     tracks = {}
-    for name, level, day, weekdays in (("PHP Full Day", LevelOfCare.PHP, PHP_DAY, PHP_WEEKDAYS),
-                                       ("IOP Mornings", LevelOfCare.IOP, IOP_DAY, IOP_WEEKDAYS)):
-        track = Track(id=new_id(), program_id=program.id, name=name, level_of_care=level)
+    for name, level, day, weekdays in (
+        ("PHP Full Day", LevelOfCare.PHP, PHP_DAY, PHP_WEEKDAYS),
+        ("IOP Mornings", LevelOfCare.IOP, IOP_DAY, IOP_WEEKDAYS),
+    ):
+        track = Track(
+            id=new_id(), program_id=program.id, name=name, level_of_care=level
+        )
         session.add(track)
         for weekday in weekdays:
             for title, kind, start, end, room in day:
-                session.add(GroupSession(
-                    track_id=track.id, title=title, kind=kind, weekday=weekday,
-                    starts_at=_hhmm(start), ends_at=_hhmm(end), room=room,
-                    facilitator_id=facilitator.id if facilitator and kind is SessionKind.GROUP
-                    else None,
-                    telehealth_url=f"{TELEHEALTH}{track.id[:8]}" if weekday == 3 and
-                    kind is SessionKind.GROUP else None))
+                session.add(
+                    GroupSession(
+                        track_id=track.id,
+                        title=title,
+                        kind=kind,
+                        weekday=weekday,
+                        starts_at=_hhmm(start),
+                        ends_at=_hhmm(end),
+                        room=room,
+                        facilitator_id=facilitator.id
+                        if facilitator and kind is SessionKind.GROUP
+                        else None,
+                        telehealth_url=f"{TELEHEALTH}{track.id[:8]}"
+                        if weekday == 3 and kind is SessionKind.GROUP
+                        else None,
+                    )
+                )
         tracks[level] = track
     return tracks
 
@@ -100,15 +133,25 @@ def create_demo(session: Session) -> bool:
     if session.scalar(select(User.id).where(User.email == "patient@demo.test")):
         return False
     password_hash = PasswordHasher().hash(DEMO_PASSWORD)
-    program = Program(id=new_id(), name="Riverside Day Program", app_name="Riverside",
-                      timezone="America/New_York", on_call_phone="+1-555-010-0199")
+    program = Program(
+        id=new_id(),
+        name="Riverside Day Program",
+        app_name="Riverside",
+        timezone="America/New_York",
+        on_call_phone="+1-555-010-0199",
+    )
     session.add(program)
     users = {}
     for email, role, name in DEMO_ACCOUNTS:
-        users[email] = User(id=new_id(), email=email, display_name=name, role=role,
-                            password_hash=password_hash,
-                            totp_secret=DEMO_TOTP_SECRET if role.is_staff else None,
-                            totp_enabled=role.is_staff)
+        users[email] = User(
+            id=new_id(),
+            email=email,
+            display_name=name,
+            role=role,
+            password_hash=password_hash,
+            totp_secret=DEMO_TOTP_SECRET if role.is_staff else None,
+            totp_enabled=role.is_staff,
+        )
         session.add(users[email])
         if role.is_staff:
             session.add(StaffMembership(user_id=users[email].id, program_id=program.id))
@@ -117,8 +160,13 @@ def create_demo(session: Session) -> bool:
     staff = [u for u in users.values() if u.role in TEAM_OF_ROLE]
     patients = [users["patient@demo.test"], users["patient2@demo.test"]]
     for n, name in enumerate(MORE_PATIENTS, start=3):
-        patient = User(id=new_id(), email=f"patient{n}@demo.test", display_name=name,
-                       role=Role.PATIENT, password_hash=password_hash)
+        patient = User(
+            id=new_id(),
+            email=f"patient{n}@demo.test",
+            display_name=name,
+            role=Role.PATIENT,
+            password_hash=password_hash,
+        )
         session.add(patient)
         patients.append(patient)
     session.flush()
@@ -134,12 +182,23 @@ def _enroll_demo_patients(session, program, tracks, patients, staff) -> None:
     for index, patient in enumerate(patients):
         level = LevelOfCare.PHP if index % 2 == 0 else LevelOfCare.IOP
         track = tracks[level]
-        session.add(Enrollment(patient_id=patient.id, program_id=program.id,
-                               track_id=track.id, level_of_care=level,
-                               admitted_on=monday - timedelta(days=7 * (index % 4) + 7)))
+        session.add(
+            Enrollment(
+                patient_id=patient.id,
+                program_id=program.id,
+                track_id=track.id,
+                level_of_care=level,
+                admitted_on=monday - timedelta(days=7 * (index % 4) + 7),
+            )
+        )
         for member in staff:
-            session.add(CareTeamAssignment(patient_id=patient.id, staff_id=member.id,
-                                           team_role=TEAM_OF_ROLE[member.role]))
+            session.add(
+                CareTeamAssignment(
+                    patient_id=patient.id,
+                    staff_id=member.id,
+                    team_role=TEAM_OF_ROLE[member.role],
+                )
+            )
         _demo_appointments(session, tz, monday, patient, staff, index)
         _demo_attendance(session, track, patient, monday, today, staff[0], rng)
 
@@ -149,40 +208,68 @@ def _demo_appointments(session, tz, monday, patient, staff, index) -> None:
     for week in (0, 1):
         therapy_day = monday + timedelta(days=7 * week + (index % 3) + 1)
         starts = datetime.combine(therapy_day, time(15, 30), tz)
-        session.add(Appointment(patient_id=patient.id, staff_id=by_role[Role.THERAPIST].id,
-                                kind=AppointmentKind.THERAPY, starts_at=starts,
-                                ends_at=starts + timedelta(minutes=50), room="Office 3"))
+        session.add(
+            Appointment(
+                patient_id=patient.id,
+                staff_id=by_role[Role.THERAPIST].id,
+                kind=AppointmentKind.THERAPY,
+                starts_at=starts,
+                ends_at=starts + timedelta(minutes=50),
+                room="Office 3",
+            )
+        )
     med_day = monday + timedelta(days=2)
     starts = datetime.combine(med_day, time(8, 15 + (index % 3) * 10), tz)
-    session.add(Appointment(patient_id=patient.id, staff_id=by_role[Role.PRESCRIBER].id,
-                            kind=AppointmentKind.MEDICATION, starts_at=starts,
-                            ends_at=starts + timedelta(minutes=20),
-                            telehealth_url=f"{TELEHEALTH}med-{patient.id[:8]}"))
+    session.add(
+        Appointment(
+            patient_id=patient.id,
+            staff_id=by_role[Role.PRESCRIBER].id,
+            kind=AppointmentKind.MEDICATION,
+            starts_at=starts,
+            ends_at=starts + timedelta(minutes=20),
+            telehealth_url=f"{TELEHEALTH}med-{patient.id[:8]}",
+        )
+    )
 
 
 def _demo_attendance(session, track, patient, monday, today, recorder, rng) -> None:
-    sessions = session.scalars(select(GroupSession).where(
-        GroupSession.track_id == track.id, GroupSession.kind == SessionKind.GROUP)).all()
-    statuses = [AttendanceStatus.PRESENT] * 8 + [AttendanceStatus.LATE,
-                                                 AttendanceStatus.ABSENT]
+    sessions = session.scalars(
+        select(GroupSession).where(
+            GroupSession.track_id == track.id, GroupSession.kind == SessionKind.GROUP
+        )
+    ).all()
+    statuses = [AttendanceStatus.PRESENT] * 8 + [
+        AttendanceStatus.LATE,
+        AttendanceStatus.ABSENT,
+    ]
     for group in sessions:
         day = monday + timedelta(days=group.weekday)
         if day < today:
-            session.add(Attendance(patient_id=patient.id, group_session_id=group.id,
-                                   occurs_on=day, status=rng.choice(statuses),
-                                   recorded_by_id=recorder.id))
+            session.add(
+                Attendance(
+                    patient_id=patient.id,
+                    group_session_id=group.id,
+                    occurs_on=day,
+                    status=rng.choice(statuses),
+                    recorded_by_id=recorder.id,
+                )
+            )
 
 
 # ---- scale data ---------------------------------------------------------------------
 
+
 def seed_scale(session: Session, patients: int, programs: int = 20) -> int:
     """Deterministic synthetic programs, staff and patients for benchmarks. Commits."""
     rng = random.Random(42)
-    start = session.scalar(select(User.id).where(User.email.like("scale-%"))) is not None
+    start = (
+        session.scalar(select(User.id).where(User.email.like("scale-%"))) is not None
+    )
     if start:
         return 0
     password_hash = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(
-        DEMO_PASSWORD)
+        DEMO_PASSWORD
+    )
     per_program = max(1, patients // programs)
     made = 0
     for p in range(programs):
@@ -193,15 +280,24 @@ def seed_scale(session: Session, patients: int, programs: int = 20) -> int:
 
 
 def _seed_program(session, rng, index, count, password_hash) -> int:
-    program = Program(id=new_id(), name=f"Scale Program {index:02d}",
-                      timezone="America/Chicago", on_call_phone="+1-555-010-0100")
+    program = Program(
+        id=new_id(),
+        name=f"Scale Program {index:02d}",
+        timezone="America/Chicago",
+        on_call_phone="+1-555-010-0100",
+    )
     session.add(program)
     staff = {}
     for role in TEAM_OF_ROLE:
-        staff[role] = User(id=new_id(), email=f"scale-{index}-{role.value}@scale.test",
-                           display_name=f"Staff {index}-{role.value}", role=role,
-                           password_hash=password_hash, totp_secret=DEMO_TOTP_SECRET,
-                           totp_enabled=True)
+        staff[role] = User(
+            id=new_id(),
+            email=f"scale-{index}-{role.value}@scale.test",
+            display_name=f"Staff {index}-{role.value}",
+            role=role,
+            password_hash=password_hash,
+            totp_secret=DEMO_TOTP_SECRET,
+            totp_enabled=True,
+        )
         session.add(staff[role])
         session.add(StaffMembership(user_id=staff[role].id, program_id=program.id))
     session.flush()
@@ -212,25 +308,60 @@ def _seed_program(session, rng, index, count, password_hash) -> int:
     for n in range(count):
         uid = new_id()
         level = rng.choice([LevelOfCare.IOP, LevelOfCare.PHP])
-        users.append({"id": uid, "email": f"scale-{index}-{n}@scale.test",
-                      "display_name": f"Patient {index}-{n}", "role": Role.PATIENT,
-                      "password_hash": password_hash, "is_active": True,
-                      "totp_enabled": False, "created_at": utcnow()})
-        enrollments.append({"id": new_id(), "patient_id": uid, "program_id": program.id,
-                            "track_id": tracks[level].id, "level_of_care": level,
-                            "admitted_on": today - timedelta(days=rng.randint(0, 40)),
-                            "status": "active", "created_at": utcnow()})
-        team += [{"id": new_id(), "patient_id": uid, "staff_id": staff[r].id,
-                  "team_role": TEAM_OF_ROLE[r]} for r in TEAM_OF_ROLE]
-        starts = datetime.combine(today + timedelta(days=rng.randint(-3, 10)), time(15, 0),
-                                  ZoneInfo("UTC"))
-        appointments.append({"id": new_id(), "patient_id": uid,
-                             "staff_id": staff[Role.THERAPIST].id,
-                             "kind": AppointmentKind.THERAPY, "starts_at": starts,
-                             "ends_at": starts + timedelta(minutes=50), "status": "booked",
-                             "created_at": utcnow()})
-    for model, rows in ((User, users), (Enrollment, enrollments),
-                        (CareTeamAssignment, team), (Appointment, appointments)):
+        users.append(
+            {
+                "id": uid,
+                "email": f"scale-{index}-{n}@scale.test",
+                "display_name": f"Patient {index}-{n}",
+                "role": Role.PATIENT,
+                "password_hash": password_hash,
+                "is_active": True,
+                "totp_enabled": False,
+                "created_at": utcnow(),
+            }
+        )
+        enrollments.append(
+            {
+                "id": new_id(),
+                "patient_id": uid,
+                "program_id": program.id,
+                "track_id": tracks[level].id,
+                "level_of_care": level,
+                "admitted_on": today - timedelta(days=rng.randint(0, 40)),
+                "status": "active",
+                "created_at": utcnow(),
+            }
+        )
+        team += [
+            {
+                "id": new_id(),
+                "patient_id": uid,
+                "staff_id": staff[r].id,
+                "team_role": TEAM_OF_ROLE[r],
+            }
+            for r in TEAM_OF_ROLE
+        ]
+        starts = datetime.combine(
+            today + timedelta(days=rng.randint(-3, 10)), time(15, 0), ZoneInfo("UTC")
+        )
+        appointments.append(
+            {
+                "id": new_id(),
+                "patient_id": uid,
+                "staff_id": staff[Role.THERAPIST].id,
+                "kind": AppointmentKind.THERAPY,
+                "starts_at": starts,
+                "ends_at": starts + timedelta(minutes=50),
+                "status": "booked",
+                "created_at": utcnow(),
+            }
+        )
+    for model, rows in (
+        (User, users),
+        (Enrollment, enrollments),
+        (CareTeamAssignment, team),
+        (Appointment, appointments),
+    ):
         for chunk in range(0, len(rows), 5000):
-            session.execute(insert(model), rows[chunk:chunk + 5000])
+            session.execute(insert(model), rows[chunk : chunk + 5000])
     return count

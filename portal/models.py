@@ -25,7 +25,22 @@ from portal.blueprints.staff.models import (
 from portal.db import Base
 
 __all__ = [
-    "AccessGrant", "Appointment", "Attendance", "AuditChainHead", "AuditEvent", "Base",
-    "CalendarFeed", "CareTeamAssignment", "Enrollment", "EnrollmentCode", "GroupSession",
-    "Program", "Role", "SignInThrottle", "StaffMembership", "Track", "User", "WebSession",
+    "AccessGrant",
+    "Appointment",
+    "Attendance",
+    "AuditChainHead",
+    "AuditEvent",
+    "Base",
+    "CalendarFeed",
+    "CareTeamAssignment",
+    "Enrollment",
+    "EnrollmentCode",
+    "GroupSession",
+    "Program",
+    "Role",
+    "SignInThrottle",
+    "StaffMembership",
+    "Track",
+    "User",
+    "WebSession",
 ]

@@ -33,11 +33,20 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
 
 
-CLINICAL = {Role.PEER, Role.CASE_MANAGER, Role.THERAPIST, Role.PRESCRIBER,
-            Role.NURSE, Role.DIRECTOR}
+CLINICAL = {
+    Role.PEER,
+    Role.CASE_MANAGER,
+    Role.THERAPIST,
+    Role.PRESCRIBER,
+    Role.NURSE,
+    Role.DIRECTOR,
+}
 CLINICAL_PERMISSIONS = {
-    Permission.SIGNED_IN, Permission.STAFF_PATIENTS, Permission.STAFF_SCHEDULE,
-    Permission.STAFF_ATTENDANCE, Permission.STAFF_ACCESS_REASON,
+    Permission.SIGNED_IN,
+    Permission.STAFF_PATIENTS,
+    Permission.STAFF_SCHEDULE,
+    Permission.STAFF_ATTENDANCE,
+    Permission.STAFF_ACCESS_REASON,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -45,7 +54,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     **{role: frozenset(CLINICAL_PERMISSIONS) for role in CLINICAL},
     Role.ADMIN: frozenset({Permission.SIGNED_IN, Permission.ADMIN_ENROLL}),
 }
-ROLE_PERMISSIONS[Role.DIRECTOR] = ROLE_PERMISSIONS[Role.DIRECTOR] | {Permission.AUDIT_READ}
+ROLE_PERMISSIONS[Role.DIRECTOR] = ROLE_PERMISSIONS[Role.DIRECTOR] | {
+    Permission.AUDIT_READ
+}
 
 
 def grant_permissions(role: Role, *permissions: str) -> None:
@@ -81,6 +92,7 @@ def current_actor() -> User:
 
 # ---- object-level policy -------------------------------------------------------------
 
+
 def staff_program_ids(staff: User) -> select:
     return select(StaffMembership.program_id).where(StaffMembership.user_id == staff.id)
 
@@ -111,9 +123,11 @@ def can_see_patient(actor: User, patient_id: str) -> bool:
         return actor.id == patient_id
     if actor.role not in CLINICAL:
         return False
-    query = select(Enrollment.id).where(
-        Enrollment.patient_id == patient_id, patient_circle_clause(actor)
-    ).limit(1)
+    query = (
+        select(Enrollment.id)
+        .where(Enrollment.patient_id == patient_id, patient_circle_clause(actor))
+        .limit(1)
+    )
     return db.session.scalar(query) is not None
 
 
@@ -121,11 +135,18 @@ def load_patient_or_404(patient_id: str | None, data_kind: str) -> User:
     """Load a patient the actor may see, or audit the denial and answer 404."""
     actor = current_actor()
     patient = db.session.get(User, patient_id) if _looks_like_id(patient_id) else None
-    if patient is None or patient.role is not Role.PATIENT or not can_see_patient(
-        actor, patient.id
+    if (
+        patient is None
+        or patient.role is not Role.PATIENT
+        or not can_see_patient(actor, patient.id)
     ):
-        audit("read", data_kind, patient_id=patient.id if patient else None,
-              object_id=None, outcome=Outcome.DENIED)
+        audit(
+            "read",
+            data_kind,
+            patient_id=patient.id if patient else None,
+            object_id=None,
+            outcome=Outcome.DENIED,
+        )
         abort(404)
     return patient
 
@@ -133,8 +154,10 @@ def load_patient_or_404(patient_id: str | None, data_kind: str) -> User:
 def active_enrollment(patient_id: str) -> Enrollment | None:
     return db.session.scalar(
         select(Enrollment)
-        .where(Enrollment.patient_id == patient_id,
-               Enrollment.status != EnrollmentStatus.DISCHARGED)
+        .where(
+            Enrollment.patient_id == patient_id,
+            Enrollment.status != EnrollmentStatus.DISCHARGED,
+        )
         .order_by(Enrollment.admitted_on.desc())
         .limit(1)
     )

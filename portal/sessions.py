@@ -64,7 +64,11 @@ class ServerSession(CallbackDict, SessionMixin):
 def idle_limit(app: Flask, row: WebSession) -> timedelta:
     if row.user is None:
         return ANONYMOUS_IDLE
-    key = "IDLE_TIMEOUT_PATIENT" if row.user.role is Role.PATIENT else "IDLE_TIMEOUT_STAFF"
+    key = (
+        "IDLE_TIMEOUT_PATIENT"
+        if row.user.role is Role.PATIENT
+        else "IDLE_TIMEOUT_STAFF"
+    )
     return timedelta(seconds=app.config[key])
 
 
@@ -78,7 +82,9 @@ def is_session_expired(app: Flask, row: WebSession, now: datetime) -> bool:
 
 class DatabaseSessionInterface(SessionInterface):
     def cookie_name(self, app: Flask) -> str:
-        return "__Host-portal" if app.config["SESSION_COOKIE_SECURE"] else "portal_session"
+        return (
+            "__Host-portal" if app.config["SESSION_COOKIE_SECURE"] else "portal_session"
+        )
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         if request.path.startswith("/static/"):
@@ -97,13 +103,18 @@ class DatabaseSessionInterface(SessionInterface):
             return fresh
         return ServerSession(row, token)
 
-    def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
+    def save_session(
+        self, app: Flask, session: ServerSession, response: Response
+    ) -> None:
         name = self.cookie_name(app)
-        if session.destroy_requested or (session.expired and session.row is None
-                                         and session.token is None):
+        if session.destroy_requested or (
+            session.expired and session.row is None and session.token is None
+        ):
             response.delete_cookie(name, path="/")
-        if session.token and session.row is not None and getattr(
-            session, "cookie_due", False
+        if (
+            session.token
+            and session.row is not None
+            and getattr(session, "cookie_due", False)
         ):
             response.set_cookie(
                 name,
@@ -127,8 +138,9 @@ def persist_session(session: ServerSession, ip: str | None) -> None:
     now = utcnow()
     if session.row is not None and session.rotate_requested:
         old = session.row
-        session.row = _new_row(dict(session), ip, user_id=old.user_id,
-                               mfa_passed=old.mfa_passed)
+        session.row = _new_row(
+            dict(session), ip, user_id=old.user_id, mfa_passed=old.mfa_passed
+        )
         db.session.delete(old)
         session.token, session.row = session.row.token, session.row
         session.cookie_due = True
@@ -148,8 +160,15 @@ def persist_session(session: ServerSession, ip: str | None) -> None:
 
 def _new_row(data: dict, ip: str | None, user_id=None, mfa_passed=False) -> WebSession:
     token = secrets.token_urlsafe(32)
-    row = WebSession(id_hash=token_hash(token), data=data, ip=ip, user_id=user_id,
-                     mfa_passed=mfa_passed, created_at=utcnow(), last_seen_at=utcnow())
+    row = WebSession(
+        id_hash=token_hash(token),
+        data=data,
+        ip=ip,
+        user_id=user_id,
+        mfa_passed=mfa_passed,
+        created_at=utcnow(),
+        last_seen_at=utcnow(),
+    )
     row.token = token  # transient attribute, never stored
     db.session.add(row)
     return row

@@ -40,12 +40,21 @@ def seal_audit(_app: Flask) -> int:
 @task("prune_sessions")
 def prune_sessions(app: Flask) -> int:
     now = utcnow()
-    longest_idle = max(app.config["IDLE_TIMEOUT_STAFF"], app.config["IDLE_TIMEOUT_PATIENT"],
-                       2 * 60 * 60)
-    result = db.session.execute(delete(WebSession).where(
-        WebSession.last_seen_at < now - timedelta(seconds=longest_idle)))
-    db.session.execute(delete(SignInThrottle).where(
-        SignInThrottle.window_started_at < now - timedelta(days=1)))
+    longest_idle = max(
+        app.config["IDLE_TIMEOUT_STAFF"],
+        app.config["IDLE_TIMEOUT_PATIENT"],
+        2 * 60 * 60,
+    )
+    result = db.session.execute(
+        delete(WebSession).where(
+            WebSession.last_seen_at < now - timedelta(seconds=longest_idle)
+        )
+    )
+    db.session.execute(
+        delete(SignInThrottle).where(
+            SignInThrottle.window_started_at < now - timedelta(days=1)
+        )
+    )
     db.session.commit()
     return result.rowcount or 0
 
@@ -63,8 +72,12 @@ def run_round(app: Flask) -> dict[str, int]:
     return done
 
 
-def run_worker(app: Flask, once: bool = False, interval: float = 2.0,
-               stop: threading.Event | None = None) -> None:
+def run_worker(
+    app: Flask,
+    once: bool = False,
+    interval: float = 2.0,
+    stop: threading.Event | None = None,
+) -> None:
     stop = stop or threading.Event()
     with app.app_context():
         while not stop.is_set():
@@ -77,8 +90,13 @@ def run_worker(app: Flask, once: bool = False, interval: float = 2.0,
 def start_background_worker(app: Flask) -> threading.Event:
     """Run the worker in a thread beside the demo server (one process, SQLite)."""
     stop = threading.Event()
-    thread = threading.Thread(target=run_worker, args=(app,), kwargs={"stop": stop},
-                              daemon=True, name="portal-worker")
+    thread = threading.Thread(
+        target=run_worker,
+        args=(app,),
+        kwargs={"stop": stop},
+        daemon=True,
+        name="portal-worker",
+    )
     thread.start()
     time.sleep(0)
     return stop

@@ -61,8 +61,14 @@ def engine(database_url):
 
 @pytest.fixture(scope="session")
 def app(engine):
-    return create_app({"TESTING": True, "ENGINE": engine, "ARGON2_PROFILE": "test",
-                       "SECRET_KEY": secrets.token_urlsafe(32)})
+    return create_app(
+        {
+            "TESTING": True,
+            "ENGINE": engine,
+            "ARGON2_PROFILE": "test",
+            "SECRET_KEY": secrets.token_urlsafe(32),
+        }
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -112,7 +118,9 @@ def post_form(client, url: str, data: dict, page: str | None = None, **kwargs):
 
 
 def sign_in(client, user: User, password: str = f.PASSWORD):
-    response = post_form(client, "/sign-in", {"email": user.email, "password": password})
+    response = post_form(
+        client, "/sign-in", {"email": user.email, "password": password}
+    )
     if user.role.is_staff and response.status_code == 302:
         code = pyotp.TOTP(user.totp_secret).now()
         response = post_form(client, "/sign-in/code", {"code": code})
@@ -139,8 +147,11 @@ class World:
     appointment_b: object
 
 
-MARKERS = {"patient": "ALPHA-MARKER-4471", "patient_b": "BRAVO-MARKER-9902",
-           "patient_c": "CHARLIE-MARKER-3310"}
+MARKERS = {
+    "patient": "ALPHA-MARKER-4471",
+    "patient_b": "BRAVO-MARKER-9902",
+    "patient_c": "CHARLIE-MARKER-3310",
+}
 
 
 @pytest.fixture
@@ -149,12 +160,18 @@ def world(transaction) -> World:
     C in another program; one group session every weekday, appointments for A and B."""
     program = f.ProgramFactory(name="Harbor Program")
     other_program = f.ProgramFactory(name="Other Program")
-    track = f.TrackFactory(program=program, name="PHP Days", level_of_care=LevelOfCare.PHP)
-    iop = f.TrackFactory(program=program, name="IOP Mornings", level_of_care=LevelOfCare.IOP)
+    track = f.TrackFactory(
+        program=program, name="PHP Days", level_of_care=LevelOfCare.PHP
+    )
+    iop = f.TrackFactory(
+        program=program, name="IOP Mornings", level_of_care=LevelOfCare.IOP
+    )
     other_track = f.TrackFactory(program=other_program, name="Elsewhere")
 
     def staff_member(role, prog=program, name=None):
-        user = f.UserFactory(staff=True, role=role, display_name=name or f"{role.value} one")
+        user = f.UserFactory(
+            staff=True, role=role, display_name=name or f"{role.value} one"
+        )
         f.StaffMembershipFactory(user_id=user.id, program_id=prog.id)
         return user
 
@@ -167,26 +184,57 @@ def world(transaction) -> World:
 
     def patient(key, prog, trk, team):
         user = f.UserFactory(display_name=MARKERS[key], email=f"{key}@example.test")
-        f.EnrollmentFactory(patient_id=user.id, program_id=prog.id, track_id=trk.id,
-                            level_of_care=trk.level_of_care,
-                            admitted_on=date.today() - timedelta(days=60))
+        f.EnrollmentFactory(
+            patient_id=user.id,
+            program_id=prog.id,
+            track_id=trk.id,
+            level_of_care=trk.level_of_care,
+            admitted_on=date.today() - timedelta(days=60),
+        )
         for member in team:
-            f.CareTeamFactory(patient_id=user.id, staff_id=member.id,
-                              team_role=f.TEAM_ROLE_OF[member.role])
+            f.CareTeamFactory(
+                patient_id=user.id,
+                staff_id=member.id,
+                team_role=f.TEAM_ROLE_OF[member.role],
+            )
         return user
 
     a = patient("patient", program, track, staff.values())
     b = patient("patient_b", program, track, [other_therapist])
     c = patient("patient_c", other_program, other_track, [])
-    groups = [f.GroupSessionFactory(track_id=track.id, weekday=d, title="Coping skills",
-                                    facilitator_id=staff[Role.THERAPIST].id,
-                                    starts_at=time(9), ends_at=time(10)) for d in range(7)]
+    groups = [
+        f.GroupSessionFactory(
+            track_id=track.id,
+            weekday=d,
+            title="Coping skills",
+            facilitator_id=staff[Role.THERAPIST].id,
+            starts_at=time(9),
+            ends_at=time(10),
+        )
+        for d in range(7)
+    ]
     f.GroupSessionFactory(track_id=other_track.id, weekday=0, title="Elsewhere group")
     appt = f.AppointmentFactory(patient_id=a.id, staff_id=staff[Role.THERAPIST].id)
-    appt_b = f.AppointmentFactory(patient_id=b.id, staff_id=other_therapist.id,
-                                  room="BRAVO-ROOM-5150")
-    return World(program, other_program, track, iop, a, b, c, staff, other_therapist,
-                 director, admin, other_admin, groups[0], appt, appt_b)
+    appt_b = f.AppointmentFactory(
+        patient_id=b.id, staff_id=other_therapist.id, room="BRAVO-ROOM-5150"
+    )
+    return World(
+        program,
+        other_program,
+        track,
+        iop,
+        a,
+        b,
+        c,
+        staff,
+        other_therapist,
+        director,
+        admin,
+        other_admin,
+        groups[0],
+        appt,
+        appt_b,
+    )
 
 
 @pytest.fixture

@@ -70,8 +70,9 @@ class UserFactory(Base):
     is_active = True
 
     class Params:
-        staff = factory.Trait(totp_secret=TOTP_SECRET, totp_enabled=True,
-                              role=Role.THERAPIST)
+        staff = factory.Trait(
+            totp_secret=TOTP_SECRET, totp_enabled=True, role=Role.THERAPIST
+        )
 
 
 _cached_hash: dict[str, str] = {}
@@ -81,8 +82,9 @@ def _test_hash() -> str:
     if "h" not in _cached_hash:
         from argon2 import PasswordHasher
 
-        _cached_hash["h"] = PasswordHasher(time_cost=1, memory_cost=1024,
-                                           parallelism=1).hash(PASSWORD)
+        _cached_hash["h"] = PasswordHasher(
+            time_cost=1, memory_cost=1024, parallelism=1
+        ).hash(PASSWORD)
     return _cached_hash["h"]
 
 
@@ -126,6 +128,10 @@ class AppointmentFactory(Base):
     room = "Office 3"
 
 
-TEAM_ROLE_OF = {Role.THERAPIST: TeamRole.THERAPIST, Role.PRESCRIBER: TeamRole.PRESCRIBER,
-                Role.NURSE: TeamRole.NURSE, Role.CASE_MANAGER: TeamRole.CASE_MANAGER,
-                Role.PEER: TeamRole.PEER}
+TEAM_ROLE_OF = {
+    Role.THERAPIST: TeamRole.THERAPIST,
+    Role.PRESCRIBER: TeamRole.PRESCRIBER,
+    Role.NURSE: TeamRole.NURSE,
+    Role.CASE_MANAGER: TeamRole.CASE_MANAGER,
+    Role.PEER: TeamRole.PEER,
+}

@@ -11,36 +11,51 @@ PASSWORD_RULES = [
 
 
 class SignInForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email."),
-                                            Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired("Enter your password."),
-                                                     Length(max=128)])
+    email = EmailField(
+        "Email", validators=[DataRequired("Enter your email."), Length(max=254)]
+    )
+    password = PasswordField(
+        "Password", validators=[DataRequired("Enter your password."), Length(max=128)]
+    )
 
 
 class CodeForm(FlaskForm):
     code = StringField(
         "6-digit code",
-        validators=[DataRequired("Enter the 6-digit code from your app."),
-                    Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The code is 6 digits.")],
+        validators=[
+            DataRequired("Enter the 6-digit code from your app."),
+            Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The code is 6 digits."),
+        ],
     )
 
 
 class SetPasswordForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email."),
-                                            Length(max=254)])
-    code = StringField("Code from the program staff",
-                       validators=[DataRequired("Enter the code you were given."),
-                                   Length(max=20)])
+    email = EmailField(
+        "Email", validators=[DataRequired("Enter your email."), Length(max=254)]
+    )
+    code = StringField(
+        "Code from the program staff",
+        validators=[DataRequired("Enter the code you were given."), Length(max=20)],
+    )
     password = PasswordField("New password", validators=PASSWORD_RULES)
-    confirm = PasswordField("New password again", validators=[
-        DataRequired("Type the password again."),
-        EqualTo("password", message="The two passwords are not the same.")])
+    confirm = PasswordField(
+        "New password again",
+        validators=[
+            DataRequired("Type the password again."),
+            EqualTo("password", message="The two passwords are not the same."),
+        ],
+    )
 
 
 class ChangePasswordForm(FlaskForm):
-    current = PasswordField("Current password",
-                            validators=[DataRequired("Enter your current password.")])
+    current = PasswordField(
+        "Current password", validators=[DataRequired("Enter your current password.")]
+    )
     password = PasswordField("New password", validators=PASSWORD_RULES)
-    confirm = PasswordField("New password again", validators=[
-        DataRequired("Type the password again."),
-        EqualTo("password", message="The two passwords are not the same.")])
+    confirm = PasswordField(
+        "New password again",
+        validators=[
+            DataRequired("Type the password again."),
+            EqualTo("password", message="The two passwords are not the same."),
+        ],
+    )

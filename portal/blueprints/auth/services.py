@@ -33,7 +33,8 @@ def hasher() -> PasswordHasher:
     if profile not in _hashers:
         _hashers[profile] = (
             PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-            if profile == "test" else PasswordHasher()
+            if profile == "test"
+            else PasswordHasher()
         )
     return _hashers[profile]
 
@@ -70,6 +71,7 @@ def authenticate(email: str, password: str) -> User | None:
 
 # ---- throttling ----------------------------------------------------------------------
 
+
 def throttle_keys(email: str, ip: str | None) -> list[str]:
     account = hashlib.sha256(normalize_email(email).encode()).hexdigest()[:40]
     return [f"acct:{account}", f"ip:{ip or 'unknown'}"]
@@ -77,7 +79,9 @@ def throttle_keys(email: str, ip: str | None) -> list[str]:
 
 def is_throttled(keys: list[str]) -> bool:
     now = utcnow()
-    rows = db.session.scalars(select(SignInThrottle).where(SignInThrottle.key.in_(keys)))
+    rows = db.session.scalars(
+        select(SignInThrottle).where(SignInThrottle.key.in_(keys))
+    )
     return any(row.locked_until and row.locked_until > now for row in rows)
 
 
@@ -104,6 +108,7 @@ def clear_failures(keys: list[str]) -> None:
 
 # ---- second factor -------------------------------------------------------------------
 
+
 def start_totp_enrollment(user: User) -> str:
     if not user.totp_secret or user.totp_enabled is False:
         user.totp_secret = user.totp_secret or pyotp.random_base32(32)
@@ -112,7 +117,9 @@ def start_totp_enrollment(user: User) -> str:
 
 def totp_uri(user: User) -> str:
     issuer = current_app.config["APP_NAME"]
-    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=issuer)
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(
+        name=user.email, issuer_name=issuer
+    )
 
 
 def verify_totp(user: User, code: str) -> bool:
@@ -133,6 +140,7 @@ def verify_totp(user: User, code: str) -> bool:
 
 # ---- enrollment codes (first password and resets) ------------------------------------
 
+
 def code_digest(code: str) -> str:
     cleaned = code.replace("-", "").replace(" ", "").upper()
     return hashlib.sha256(cleaned.encode()).hexdigest()
@@ -140,33 +148,57 @@ def code_digest(code: str) -> str:
 
 def issue_enrollment_code(issuer: User, user: User) -> str:
     """Make a one-time code for a person to set their password; older codes stop working."""
-    for old in db.session.scalars(select(EnrollmentCode).where(
-            EnrollmentCode.user_id == user.id, EnrollmentCode.used_at.is_(None))):
+    for old in db.session.scalars(
+        select(EnrollmentCode).where(
+            EnrollmentCode.user_id == user.id, EnrollmentCode.used_at.is_(None)
+        )
+    ):
         old.used_at = utcnow()
     raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
     hours = current_app.config["ENROLLMENT_CODE_HOURS"]
-    db.session.add(EnrollmentCode(
-        user_id=user.id, code_hash=code_digest(raw), issued_by_id=issuer.id,
-        expires_at=utcnow() + timedelta(hours=hours)))
-    audit("issue_code", "account", patient_id=_patient_id(user), object_id=user.id,
-          actor=issuer)
+    db.session.add(
+        EnrollmentCode(
+            user_id=user.id,
+            code_hash=code_digest(raw),
+            issued_by_id=issuer.id,
+            expires_at=utcnow() + timedelta(hours=hours),
+        )
+    )
+    audit(
+        "issue_code",
+        "account",
+        patient_id=_patient_id(user),
+        object_id=user.id,
+        actor=issuer,
+    )
     return f"{raw[:5]}-{raw[5:]}"
 
 
 def redeem_enrollment_code(email: str, code: str, password: str) -> User | None:
     """Set a password with a valid, unused, unexpired code for this email; else None."""
-    record = db.session.scalar(select(EnrollmentCode).where(
-        EnrollmentCode.code_hash == code_digest(code)))
+    record = db.session.scalar(
+        select(EnrollmentCode).where(EnrollmentCode.code_hash == code_digest(code))
+    )
     user = db.session.get(User, record.user_id) if record else None
-    if (record is None or user is None or record.used_at is not None
-            or record.expires_at <= utcnow() or user.email != normalize_email(email)
-            or not user.is_active):
+    if (
+        record is None
+        or user is None
+        or record.used_at is not None
+        or record.expires_at <= utcnow()
+        or user.email != normalize_email(email)
+        or not user.is_active
+    ):
         hash_password(password)  # same cost either way: no timing hint
         return None
     record.used_at = utcnow()
     set_password(user, password)
-    audit("set_password", "account", patient_id=_patient_id(user), object_id=user.id,
-          actor=user)
+    audit(
+        "set_password",
+        "account",
+        patient_id=_patient_id(user),
+        object_id=user.id,
+        actor=user,
+    )
     return user
 
 
@@ -187,13 +219,23 @@ def end_all_sessions(user: User, keep: WebSession | None = None) -> None:
 def deactivate_user(actor: User, user: User) -> None:
     user.is_active = False
     end_all_sessions(user)
-    audit("deactivate", "account", patient_id=_patient_id(user), object_id=user.id,
-          actor=actor)
+    audit(
+        "deactivate",
+        "account",
+        patient_id=_patient_id(user),
+        object_id=user.id,
+        actor=actor,
+    )
 
 
 def record_sign_in(user: User | None, action: str, ok: bool) -> None:
-    audit(action, "sign_in", actor=user, patient_id=_patient_id(user) if user else None,
-          outcome=Outcome.ALLOWED if ok else Outcome.DENIED)
+    audit(
+        action,
+        "sign_in",
+        actor=user,
+        patient_id=_patient_id(user) if user else None,
+        outcome=Outcome.ALLOWED if ok else Outcome.DENIED,
+    )
 
 
 def _patient_id(user: User | None) -> str | None:

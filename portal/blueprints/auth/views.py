@@ -29,8 +29,10 @@ from portal.sessions import sign_session_in
 bp = Blueprint("auth", __name__)
 
 THROTTLED = "Too many tries. Please wait 15 minutes, then try again."
-NO_MATCH = ("That email and password did not work. Check them and try again. "
-            "If you forgot your password, ask the program staff for a new code.")
+NO_MATCH = (
+    "That email and password did not work. Check them and try again. "
+    "If you forgot your password, ask the program staff for a new code."
+)
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
@@ -39,8 +41,10 @@ def sign_in():
     """Email and password; staff go on to their second factor."""
     form = SignInForm()
     if getattr(session, "expired", False):
-        flash("You were signed out because you were away for a while. Please sign in "
-              "again.")
+        flash(
+            "You were signed out because you were away for a while. Please sign in "
+            "again."
+        )
     if not form.validate_on_submit():
         return render_template("auth/sign_in.html", form=form)
     keys = services.throttle_keys(form.email.data, request.remote_addr)
@@ -92,14 +96,19 @@ def second_factor():
     if services.is_throttled(keys) or not services.verify_totp(user, form.code.data):
         services.record_failure(keys)
         services.record_sign_in(user, "second_factor_failed", ok=False)
-        return render_template("auth/code.html", form=form, demo_code=demo_code,
-                               error="That code did not work. Codes change every 30 "
-                               "seconds: try the newest one."), 200
+        return render_template(
+            "auth/code.html",
+            form=form,
+            demo_code=demo_code,
+            error="That code did not work. Codes change every 30 "
+            "seconds: try the newest one.",
+        ), 200
     services.clear_failures(keys[:1])
     sign_session_in(session, user, mfa_passed=True, ip=request.remote_addr)
     services.record_sign_in(user, "sign_in", ok=True)
-    return redirect(_after_sign_in() if session.get("after_sign_in") else
-                    url_for("staff.home"))
+    return redirect(
+        _after_sign_in() if session.get("after_sign_in") else url_for("staff.home")
+    )
 
 
 def _demo_code(user) -> str | None:
@@ -120,7 +129,8 @@ def set_up_code():
         return redirect(url_for("auth.second_factor"))
     secret = services.start_totp_enrollment(user)
     qr_svg = segno.make(services.totp_uri(user), error="m").svg_inline(
-        scale=4, title="QR code for your authenticator app")
+        scale=4, title="QR code for your authenticator app"
+    )
     form = CodeForm()
     if form.validate_on_submit() and services.verify_totp(user, form.code.data):
         user.totp_enabled = True
@@ -128,9 +138,12 @@ def set_up_code():
         sign_session_in(session, user, mfa_passed=True, ip=request.remote_addr)
         services.record_sign_in(user, "sign_in", ok=True)
         return redirect(url_for("staff.home"))
-    error = "That code did not work. Try the newest one." if form.is_submitted() else None
-    return render_template("auth/set_up_code.html", form=form, secret=secret,
-                           qr_svg=qr_svg, error=error)
+    error = (
+        "That code did not work. Try the newest one." if form.is_submitted() else None
+    )
+    return render_template(
+        "auth/set_up_code.html", form=form, secret=secret, qr_svg=qr_svg, error=error
+    )
 
 
 @bp.route("/set-password", methods=["GET", "POST"])
@@ -141,15 +154,22 @@ def set_password():
     if not form.validate_on_submit():
         return render_template("auth/set_password.html", form=form)
     keys = services.throttle_keys(form.email.data, request.remote_addr)
-    user = None if services.is_throttled(keys) else services.redeem_enrollment_code(
-        form.email.data, form.code.data, form.password.data)
+    user = (
+        None
+        if services.is_throttled(keys)
+        else services.redeem_enrollment_code(
+            form.email.data, form.code.data, form.password.data
+        )
+    )
     if user is None:
         services.record_failure(keys)
         services.record_sign_in(None, "set_password_failed", ok=False)
         return render_template(
-            "auth/set_password.html", form=form,
+            "auth/set_password.html",
+            form=form,
             error="That email and code did not work. Codes can be used once and expire "
-            "after 3 days. Ask the program staff for a new one."), 200
+            "after 3 days. Ask the program staff for a new one.",
+        ), 200
     flash("Your password is set. You can sign in now.")
     return redirect(url_for("auth.sign_in"))
 

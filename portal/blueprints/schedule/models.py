@@ -65,7 +65,9 @@ class GroupSession(UUIDPk, Base):
 
 class Appointment(UUIDPk, Timestamps, Base):
     __tablename__ = "appointments"
-    __table_args__ = (Index("ix_appointments_patient_start", "patient_id", "starts_at"),)
+    __table_args__ = (
+        Index("ix_appointments_patient_start", "patient_id", "starts_at"),
+    )
 
     patient_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     staff_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)

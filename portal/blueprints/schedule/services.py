@@ -65,26 +65,34 @@ def load_patient_context(patient_id: str) -> PatientContext | None:
         select(Enrollment)
         .join(Enrollment.program)
         .options(contains_eager(Enrollment.program), joinedload(Enrollment.track))
-        .where(Enrollment.patient_id == patient_id,
-               Enrollment.status != EnrollmentStatus.DISCHARGED)
+        .where(
+            Enrollment.patient_id == patient_id,
+            Enrollment.status != EnrollmentStatus.DISCHARGED,
+        )
         .order_by(Enrollment.admitted_on.desc())
         .limit(1)
     )
     if enrollment is None:
         return None
-    return PatientContext(enrollment, enrollment.program, ZoneInfo(enrollment.program.timezone))
+    return PatientContext(
+        enrollment, enrollment.program, ZoneInfo(enrollment.program.timezone)
+    )
 
 
 def local_today(ctx: PatientContext) -> date:
     return utcnow().astimezone(ctx.tz).date()
 
 
-def schedule_between(ctx: PatientContext, first: date, last: date) -> dict[date, list[DayItem]]:
+def schedule_between(
+    ctx: PatientContext, first: date, last: date
+) -> dict[date, list[DayItem]]:
     """Every day from first to last inclusive, each with its items in time order."""
     days = {first + timedelta(n): [] for n in range((last - first).days + 1)}
     in_program = [d for d in days if _enrolled_on(ctx.enrollment, d)]
     if ctx.enrollment.track_id and in_program:
-        for session in _group_sessions(ctx.enrollment.track_id, {d.weekday() for d in days}):
+        for session in _group_sessions(
+            ctx.enrollment.track_id, {d.weekday() for d in days}
+        ):
             for day in in_program:
                 if day.weekday() == session.weekday:
                     days[day].append(_group_item(ctx.tz, day, session))
@@ -103,47 +111,67 @@ def _enrolled_on(enrollment: Enrollment, day: date) -> bool:
 
 
 def _group_sessions(track_id: str, weekdays: set[int]) -> list[GroupSession]:
-    return list(db.session.scalars(
-        select(GroupSession)
-        .options(joinedload(GroupSession.facilitator))
-        .where(GroupSession.track_id == track_id, GroupSession.active.is_(True),
-               GroupSession.weekday.in_(sorted(weekdays)))
-    ))
+    return list(
+        db.session.scalars(
+            select(GroupSession)
+            .options(joinedload(GroupSession.facilitator))
+            .where(
+                GroupSession.track_id == track_id,
+                GroupSession.active.is_(True),
+                GroupSession.weekday.in_(sorted(weekdays)),
+            )
+        )
+    )
 
 
 def _appointments(ctx: PatientContext, first: date, last: date) -> list[Appointment]:
     start = datetime.combine(first, time.min, ctx.tz)
     end = datetime.combine(last + timedelta(days=1), time.min, ctx.tz)
-    return list(db.session.scalars(
-        select(Appointment)
-        .options(joinedload(Appointment.staff))
-        .where(Appointment.patient_id == ctx.enrollment.patient_id,
-               Appointment.status == AppointmentStatus.BOOKED,
-               Appointment.starts_at >= start, Appointment.starts_at < end)
-    ))
+    return list(
+        db.session.scalars(
+            select(Appointment)
+            .options(joinedload(Appointment.staff))
+            .where(
+                Appointment.patient_id == ctx.enrollment.patient_id,
+                Appointment.status == AppointmentStatus.BOOKED,
+                Appointment.starts_at >= start,
+                Appointment.starts_at < end,
+            )
+        )
+    )
 
 
 def _group_item(tz: ZoneInfo, day: date, session: GroupSession) -> DayItem:
     return DayItem(
         starts=datetime.combine(day, session.starts_at, tz),
         ends=datetime.combine(day, session.ends_at, tz),
-        title=session.title, kind=session.kind.value, room=session.room,
+        title=session.title,
+        kind=session.kind.value,
+        room=session.room,
         telehealth_url=session.telehealth_url,
         with_whom=session.facilitator.display_name if session.facilitator else None,
-        source="group", source_id=session.id,
+        source="group",
+        source_id=session.id,
     )
 
 
 def _appointment_item(tz: ZoneInfo, appt: Appointment) -> DayItem:
     return DayItem(
-        starts=appt.starts_at.astimezone(tz), ends=appt.ends_at.astimezone(tz),
-        title=APPOINTMENT_TITLES[appt.kind], kind=appt.kind.value, room=appt.room,
-        telehealth_url=appt.telehealth_url, with_whom=appt.staff.display_name,
-        source="appointment", source_id=appt.id,
+        starts=appt.starts_at.astimezone(tz),
+        ends=appt.ends_at.astimezone(tz),
+        title=APPOINTMENT_TITLES[appt.kind],
+        kind=appt.kind.value,
+        room=appt.room,
+        telehealth_url=appt.telehealth_url,
+        with_whom=appt.staff.display_name,
+        source="appointment",
+        source_id=appt.id,
     )
 
 
-def now_and_next(items: list[DayItem], now: datetime) -> tuple[DayItem | None, DayItem | None]:
+def now_and_next(
+    items: list[DayItem], now: datetime
+) -> tuple[DayItem | None, DayItem | None]:
     """What is on now, and the next thing that has not started yet."""
     current = next((i for i in items if i.starts <= now < i.ends), None)
     upcoming = next((i for i in items if i.starts > now), None)
@@ -156,6 +184,7 @@ def week_of(day: date) -> tuple[date, date]:
 
 
 # ---- calendar feed -------------------------------------------------------------------
+
 
 def feed_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -171,8 +200,11 @@ def create_calendar_feed(patient: User) -> str:
 
 
 def revoke_calendar_feeds(patient: User) -> int:
-    feeds = db.session.scalars(select(CalendarFeed).where(
-        CalendarFeed.patient_id == patient.id, CalendarFeed.revoked_at.is_(None))).all()
+    feeds = db.session.scalars(
+        select(CalendarFeed).where(
+            CalendarFeed.patient_id == patient.id, CalendarFeed.revoked_at.is_(None)
+        )
+    ).all()
     for feed in feeds:
         feed.revoked_at = utcnow()
     if feeds:
@@ -183,21 +215,37 @@ def revoke_calendar_feeds(patient: User) -> int:
 def active_feed_for_token(token: str) -> CalendarFeed | None:
     if not token or len(token) > 64:
         return None
-    return db.session.scalar(select(CalendarFeed).where(
-        CalendarFeed.token_hash == feed_digest(token), CalendarFeed.revoked_at.is_(None)))
+    return db.session.scalar(
+        select(CalendarFeed).where(
+            CalendarFeed.token_hash == feed_digest(token),
+            CalendarFeed.revoked_at.is_(None),
+        )
+    )
 
 
 def has_active_feed(patient_id: str) -> bool:
-    return db.session.scalar(select(CalendarFeed.id).where(
-        CalendarFeed.patient_id == patient_id, CalendarFeed.revoked_at.is_(None)
-    ).limit(1)) is not None
+    return (
+        db.session.scalar(
+            select(CalendarFeed.id)
+            .where(
+                CalendarFeed.patient_id == patient_id, CalendarFeed.revoked_at.is_(None)
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def render_ics(items: list[DayItem], app_name: str) -> str:
     """An iCalendar body with neutral titles, times in UTC."""
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//portal//schedule//EN",
-             "CALSCALE:GREGORIAN", f"X-WR-CALNAME:{_ics_text(app_name)}"]
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//portal//schedule//EN",
+        "CALSCALE:GREGORIAN",
+        f"X-WR-CALNAME:{_ics_text(app_name)}",
+    ]
     for item in items:
         lines += [
             "BEGIN:VEVENT",
@@ -219,11 +267,16 @@ def _ics_time(moment: datetime) -> str:
 
 
 def _ics_text(value: str) -> str:
-    return (value.replace("\\", "\\\\").replace(";", r"\;").replace(",", r"\,")
-            .replace("\n", r"\n"))[:200]
+    return (
+        value.replace("\\", "\\\\")
+        .replace(";", r"\;")
+        .replace(",", r"\,")
+        .replace("\n", r"\n")
+    )[:200]
 
 
 # ---- rosters and attendance -----------------------------------------------------------
+
 
 @dataclass
 class RosterRow:
@@ -234,26 +287,43 @@ class RosterRow:
 def roster_for(session: GroupSession, day: date) -> list[RosterRow]:
     """Patients of the session's track enrolled on that day, with their attendance."""
     enrollments = db.session.scalars(
-        select(Enrollment).options(joinedload(Enrollment.patient))
-        .where(Enrollment.track_id == session.track_id,
-               Enrollment.status != EnrollmentStatus.DISCHARGED,
-               Enrollment.admitted_on <= day)
+        select(Enrollment)
+        .options(joinedload(Enrollment.patient))
+        .where(
+            Enrollment.track_id == session.track_id,
+            Enrollment.status != EnrollmentStatus.DISCHARGED,
+            Enrollment.admitted_on <= day,
+        )
     ).all()
-    marks = {row.patient_id: row.status for row in db.session.scalars(
-        select(Attendance).where(Attendance.group_session_id == session.id,
-                                 Attendance.occurs_on == day))}
-    rows = [RosterRow(e.patient, marks.get(e.patient_id)) for e in enrollments
-            if _enrolled_on(e, day)]
+    marks = {
+        row.patient_id: row.status
+        for row in db.session.scalars(
+            select(Attendance).where(
+                Attendance.group_session_id == session.id, Attendance.occurs_on == day
+            )
+        )
+    }
+    rows = [
+        RosterRow(e.patient, marks.get(e.patient_id))
+        for e in enrollments
+        if _enrolled_on(e, day)
+    ]
     return sorted(rows, key=lambda r: r.patient.display_name.lower())
 
 
-def record_attendance(actor: User, session: GroupSession, day: date,
-                      marks: dict[str, AttendanceStatus]) -> int:
+def record_attendance(
+    actor: User, session: GroupSession, day: date, marks: dict[str, AttendanceStatus]
+) -> int:
     """Create or change attendance marks for patients on this roster; returns changes."""
     allowed = {row.patient.id: row for row in roster_for(session, day)}
-    existing = {row.patient_id: row for row in db.session.scalars(
-        select(Attendance).where(Attendance.group_session_id == session.id,
-                                 Attendance.occurs_on == day))}
+    existing = {
+        row.patient_id: row
+        for row in db.session.scalars(
+            select(Attendance).where(
+                Attendance.group_session_id == session.id, Attendance.occurs_on == day
+            )
+        )
+    }
     changed = 0
     for patient_id, status in marks.items():
         if patient_id not in allowed:
@@ -262,8 +332,13 @@ def record_attendance(actor: User, session: GroupSession, day: date,
         if row is not None and row.status == status:
             continue
         if row is None:
-            row = Attendance(patient_id=patient_id, group_session_id=session.id,
-                             occurs_on=day, status=status, recorded_by_id=actor.id)
+            row = Attendance(
+                patient_id=patient_id,
+                group_session_id=session.id,
+                occurs_on=day,
+                status=status,
+                recorded_by_id=actor.id,
+            )
             db.session.add(row)
         else:
             row.status, row.recorded_by_id, row.recorded_at = status, actor.id, utcnow()

@@ -36,11 +36,17 @@ def today():
         return render_template("schedule/not_enrolled.html")
     day = services.local_today(ctx)
     items = services.schedule_between(ctx, day, day)[day]
-    current, upcoming = services.now_and_next(items, services.utcnow().astimezone(ctx.tz))
-    template = "schedule/_day.html" if request.headers.get("HX-Request") else \
-        "schedule/today.html"
-    return render_template(template, ctx=ctx, day=day, items=items, current=current,
-                           upcoming=upcoming)
+    current, upcoming = services.now_and_next(
+        items, services.utcnow().astimezone(ctx.tz)
+    )
+    template = (
+        "schedule/_day.html"
+        if request.headers.get("HX-Request")
+        else "schedule/today.html"
+    )
+    return render_template(
+        template, ctx=ctx, day=day, items=items, current=current, upcoming=upcoming
+    )
 
 
 def _week_start(ctx) -> date:
@@ -63,11 +69,20 @@ def week():
         return render_template("schedule/not_enrolled.html")
     first = _week_start(ctx)
     days = services.schedule_between(ctx, first, first + timedelta(days=6))
-    template = "schedule/_week.html" if request.headers.get("HX-Request") else \
-        "schedule/week.html"
-    return render_template(template, ctx=ctx, days=days, first=first,
-                           today=services.local_today(ctx),
-                           previous=first - timedelta(days=7), following=first + timedelta(days=7))
+    template = (
+        "schedule/_week.html"
+        if request.headers.get("HX-Request")
+        else "schedule/week.html"
+    )
+    return render_template(
+        template,
+        ctx=ctx,
+        days=days,
+        first=first,
+        today=services.local_today(ctx),
+        previous=first - timedelta(days=7),
+        following=first + timedelta(days=7),
+    )
 
 
 @bp.route("/calendar", methods=["GET", "POST"])
@@ -82,10 +97,14 @@ def calendar():
         else:
             token = services.create_calendar_feed(actor)
     has_feed = token is not None or services.has_active_feed(actor.id)
-    feed_url = url_for("schedule.calendar_feed", token=token, _external=True) if token \
+    feed_url = (
+        url_for("schedule.calendar_feed", token=token, _external=True)
+        if token
         else None
-    response = make_response(render_template("schedule/calendar.html", feed_url=feed_url,
-                                             has_feed=has_feed))
+    )
+    response = make_response(
+        render_template("schedule/calendar.html", feed_url=feed_url, has_feed=has_feed)
+    )
     return response
 
 
@@ -102,8 +121,13 @@ def calendar_feed(token: str):
     first = services.local_today(ctx) - timedelta(days=14)
     days = services.schedule_between(ctx, first, first + timedelta(days=14 + 56))
     items = [item for day_items in days.values() for item in day_items]
-    audit("read", "schedule", patient_id=feed.patient_id, object_id=feed.id,
-          detail="calendar feed")
+    audit(
+        "read",
+        "schedule",
+        patient_id=feed.patient_id,
+        object_id=feed.id,
+        detail="calendar feed",
+    )
     body = services.render_ics(items, current_app.config["APP_NAME"])
     response = make_response(body)
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
@@ -112,6 +136,7 @@ def calendar_feed(token: str):
 
 
 # ---- staff: rosters and attendance ---------------------------------------------------
+
 
 def _load_session_or_404(session_id: str, raw_day: str):
     from portal.blueprints.staff.services import load_program_session
@@ -140,6 +165,11 @@ def roster(session_id: str, day: str):
         for row in rows:
             audit("read", "attendance", patient_id=row.patient.id, object_id=session.id)
     db.session.flush()
-    return render_template("schedule/roster.html", session=session, day=occurs_on,
-                           rows=rows, saved=saved,
-                           statuses=list(services.AttendanceStatus))
+    return render_template(
+        "schedule/roster.html",
+        session=session,
+        day=occurs_on,
+        rows=rows,
+        saved=saved,
+        statuses=list(services.AttendanceStatus),
+    )

@@ -25,8 +25,11 @@ def _app_name() -> str:
     actor = g.get("actor")
     if actor is not None and not actor.is_staff:
         name = db.session.scalar(
-            select(Program.app_name).join(Enrollment, Enrollment.program_id == Program.id)
-            .where(Enrollment.patient_id == actor.id).limit(1))
+            select(Program.app_name)
+            .join(Enrollment, Enrollment.program_id == Program.id)
+            .where(Enrollment.patient_id == actor.id)
+            .limit(1)
+        )
         if name:
             return name
     return current_app.config["APP_NAME"]
@@ -46,10 +49,22 @@ def manifest():
         "background_color": "#ffffff",
         "theme_color": current_app.config["THEME_COLOR"],
         "icons": [
-            {"src": "/static/icons/icon-192.png", "sizes": "192x192", "type": "image/png"},
-            {"src": "/static/icons/icon-512.png", "sizes": "512x512", "type": "image/png"},
-            {"src": "/static/icons/icon-maskable-512.png", "sizes": "512x512",
-             "type": "image/png", "purpose": "maskable"},
+            {
+                "src": "/static/icons/icon-192.png",
+                "sizes": "192x192",
+                "type": "image/png",
+            },
+            {
+                "src": "/static/icons/icon-512.png",
+                "sizes": "512x512",
+                "type": "image/png",
+            },
+            {
+                "src": "/static/icons/icon-maskable-512.png",
+                "sizes": "512x512",
+                "type": "image/png",
+                "purpose": "maskable",
+            },
         ],
     }
     response = make_response(json.dumps(body))
@@ -80,3 +95,12 @@ def crisis():
     """Crisis help for anyone, signed in or not; precached so it works offline."""
     programs = db.session.scalars(select(Program).order_by(Program.name)).all()
     return render_template("shell/crisis.html", programs=programs)
+
+
+@bp.route("/healthz")
+@public
+def healthz():
+    """Liveness for load balancers: no database, no session, no data."""
+    response = make_response("ok")
+    response.headers["Content-Type"] = "text/plain"
+    return response

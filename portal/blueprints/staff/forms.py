@@ -18,20 +18,30 @@ TEAM_LABELS = {
 class AccessReasonForm(FlaskForm):
     reason = TextAreaField(
         "Why do you need to see this patient?",
-        validators=[DataRequired("Write your reason."),
-                    Length(min=10, max=500, message="Write 10 to 500 characters.")],
+        validators=[
+            DataRequired("Write your reason."),
+            Length(min=10, max=500, message="Write 10 to 500 characters."),
+        ],
         description="For example: covering for their therapist today. This is recorded.",
     )
 
 
 class EnrollPatientForm(FlaskForm):
-    display_name = StringField("Name", validators=[DataRequired("Enter the name."),
-                                                   Length(max=120)])
-    email = EmailField("Email", validators=[DataRequired("Enter an email."),
-                                            Email("Enter a valid email."), Length(max=254)])
+    display_name = StringField(
+        "Name", validators=[DataRequired("Enter the name."), Length(max=120)]
+    )
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired("Enter an email."),
+            Email("Enter a valid email."),
+            Length(max=254),
+        ],
+    )
     track_id = SelectField("Track", validators=[DataRequired("Choose a track.")])
-    admitted_on = DateField("Admission date",
-                            validators=[DataRequired("Enter the admission date.")])
+    admitted_on = DateField(
+        "Admission date", validators=[DataRequired("Enter the admission date.")]
+    )
     therapist = SelectField("Therapist", validate_choice=False)
     prescriber = SelectField("Psychiatrist or NP", validate_choice=False)
     nurse = SelectField("Nurse", validate_choice=False)

@@ -43,8 +43,9 @@ class Program(UUIDPk, Timestamps, Base):
     levels_of_care: Mapped[str] = mapped_column(String(20), default="IOP,PHP")
     timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
     on_call_phone: Mapped[str] = mapped_column(String(32))
-    opening_hours: Mapped[dict] = mapped_column(JSON, default=lambda: dict(
-        DEFAULT_OPENING_HOURS))
+    opening_hours: Mapped[dict] = mapped_column(
+        JSON, default=lambda: dict(DEFAULT_OPENING_HOURS)
+    )
     substance_use: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -101,7 +102,9 @@ class AccessGrant(UUIDPk, Timestamps, Base):
     """A staff member's recorded reason to see a program patient outside their team."""
 
     __tablename__ = "access_grants"
-    __table_args__ = (Index("ix_access_grants_staff_patient", "staff_id", "patient_id"),)
+    __table_args__ = (
+        Index("ix_access_grants_staff_patient", "staff_id", "patient_id"),
+    )
 
     staff_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     patient_id: Mapped[str] = mapped_column(ForeignKey("users.id"))

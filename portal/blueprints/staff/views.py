@@ -32,9 +32,18 @@ def home():
     day = services.program_today(actor)
     patients = services.my_patients(actor)
     for enrollment in patients:
-        audit("read", "enrollment", patient_id=enrollment.patient_id, object_id=enrollment.id)
-    return render_template("staff/home.html", patients=patients, day=day,
-                           sessions=services.sessions_on(actor, day))
+        audit(
+            "read",
+            "enrollment",
+            patient_id=enrollment.patient_id,
+            object_id=enrollment.id,
+        )
+    return render_template(
+        "staff/home.html",
+        patients=patients,
+        day=day,
+        sessions=services.sessions_on(actor, day),
+    )
 
 
 @bp.route("/staff/patients/<patient_id>")
@@ -48,8 +57,14 @@ def patient(patient_id: str):
     if ctx is not None:
         first = schedule.week_of(schedule.local_today(ctx))[0]
         days = schedule.schedule_between(ctx, first, first + timedelta(days=6))
-    return render_template("staff/patient.html", person=person, ctx=ctx, days=days,
-                           team=services.care_team(person.id), team_labels=TEAM_LABELS)
+    return render_template(
+        "staff/patient.html",
+        person=person,
+        ctx=ctx,
+        days=days,
+        team=services.care_team(person.id),
+        team_labels=TEAM_LABELS,
+    )
 
 
 @bp.route("/staff/directory")
@@ -67,7 +82,9 @@ def directory():
 def access_reason(patient_id: str):
     """Record a reason to see a program patient outside my team, then open them."""
     actor = current_actor()
-    enrollment = services.in_program(actor, patient_id) if len(patient_id) == 36 else None
+    enrollment = (
+        services.in_program(actor, patient_id) if len(patient_id) == 36 else None
+    )
     if enrollment is None:
         abort(404)
     form = AccessReasonForm()
@@ -78,6 +95,7 @@ def access_reason(patient_id: str):
 
 
 # ---- admin ---------------------------------------------------------------------------
+
 
 @bp.route("/admin/patients")
 @requires(Permission.ADMIN_ENROLL)
@@ -116,10 +134,13 @@ def _enroll_form(program) -> EnrollPatientForm:
 
     form = EnrollPatientForm()
     tracks = db.session.query(Track).filter(Track.program_id == program.id).all()
-    form.track_id.choices = [(t.id, f"{t.name} ({t.level_of_care.value})") for t in tracks]
+    form.track_id.choices = [
+        (t.id, f"{t.name} ({t.level_of_care.value})") for t in tracks
+    ]
     for team_role, members in services.staff_by_team_role(program).items():
         form[team_role.value].choices = [("", "None yet")] + [
-            (m.id, m.display_name) for m in members]
+            (m.id, m.display_name) for m in members
+        ]
     return form
 
 
