@@ -133,10 +133,9 @@ def _register_hooks(app: Flask) -> None:
 def _ask_to_sign_in():
     if request.method == "GET":
         session["after_sign_in"] = request.full_path.rstrip("?")
-    if htmx:
-        response = app_response_redirect(url_for("auth.sign_in"))
-        return response
-    return redirect(url_for("auth.sign_in"))
+    timed_out = {"away": 1} if getattr(session, "expired", False) else {}
+    target = url_for("auth.sign_in", **timed_out)
+    return app_response_redirect(target) if htmx else redirect(target)
 
 
 def app_response_redirect(location: str):

@@ -5,26 +5,28 @@ from __future__ import annotations
 import os
 import sys
 
+import functools
+
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
 
 from portal import db
 
 
-def _create_app():
-    from portal import create_app
+def with_appcontext(command):
+    """Run a command inside a freshly made application's context."""
 
-    return create_app()
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        from portal import create_app
+
+        with create_app().app_context():
+            return command(*args, **kwargs)
+
+    return run
 
 
-@click.group(
-    cls=FlaskGroup,
-    create_app=_create_app,
-    add_default_commands=False,
-    add_version_option=False,
-    load_dotenv=False,
-)
+@click.group()
 def main() -> None:
     """Operate the portal."""
 

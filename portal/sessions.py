@@ -107,15 +107,8 @@ class DatabaseSessionInterface(SessionInterface):
         self, app: Flask, session: ServerSession, response: Response
     ) -> None:
         name = self.cookie_name(app)
-        if session.destroy_requested or (
-            session.expired and session.row is None and session.token is None
-        ):
-            response.delete_cookie(name, path="/")
-        if (
-            session.token
-            and session.row is not None
-            and getattr(session, "cookie_due", False)
-        ):
+        cookie_due = getattr(session, "cookie_due", False)
+        if session.token and session.row is not None and cookie_due:
             response.set_cookie(
                 name,
                 session.token,
@@ -124,6 +117,8 @@ class DatabaseSessionInterface(SessionInterface):
                 samesite="Lax",
                 path="/",
             )
+        elif session.destroy_requested or session.expired:
+            response.delete_cookie(name, path="/")
 
 
 def persist_session(session: ServerSession, ip: str | None) -> None:

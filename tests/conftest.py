@@ -78,12 +78,19 @@ def transaction(engine, app):
     outer = connection.begin()
     db.session.remove()
     db.session.configure(bind=connection, join_transaction_mode="create_savepoint")
-    with app.app_context():
-        yield connection
+    yield connection
     db.session.remove()
     outer.rollback()
     connection.close()
     db.session.configure(bind=engine, join_transaction_mode="conservative_savepoint")
+
+
+@pytest.fixture
+def app_ctx(app):
+    """An application context for tests that call services directly (not around requests:
+    a request reuses a pushed context, and with it `g`)."""
+    with app.app_context():
+        yield
 
 
 @pytest.fixture

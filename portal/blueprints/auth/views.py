@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyotp
 import segno
+from markupsafe import Markup
 from flask import (
     Blueprint,
     current_app,
@@ -40,7 +41,7 @@ NO_MATCH = (
 def sign_in():
     """Email and password; staff go on to their second factor."""
     form = SignInForm()
-    if getattr(session, "expired", False):
+    if request.method == "GET" and request.args.get("away"):
         flash(
             "You were signed out because you were away for a while. Please sign in "
             "again."
@@ -128,8 +129,11 @@ def set_up_code():
     if user.totp_enabled:
         return redirect(url_for("auth.second_factor"))
     secret = services.start_totp_enrollment(user)
-    qr_svg = segno.make(services.totp_uri(user), error="m").svg_inline(
-        scale=4, title="QR code for your authenticator app"
+    # Our own drawing of modules; no user text reaches the markup (the URI is encoded).
+    qr_svg = Markup(
+        segno.make(services.totp_uri(user), error="m").svg_inline(
+            scale=4, title="QR code for your authenticator app"
+        )
     )
     form = CodeForm()
     if form.validate_on_submit() and services.verify_totp(user, form.code.data):
