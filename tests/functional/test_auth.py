@@ -47,7 +47,9 @@ def test_patient_signs_in_and_lands_on_today(client, world):
     assert client.get("/").status_code == 200
 
 
-def test_sixth_try_on_one_account_is_refused_even_with_the_right_password(client, world):
+def test_sixth_try_on_one_account_is_refused_even_with_the_right_password(
+    client, world
+):
     for _ in range(5):
         _try_sign_in(client, world.patient.email)
     response = _try_sign_in(client, world.patient.email, f.PASSWORD)
@@ -111,8 +113,14 @@ def test_session_token_rotates_at_sign_in(client, world):
     sign_in(client, world.patient)
     after = client.get_cookie(COOKIE).value
     assert before != after
-    assert db.session.scalar(select(WebSession).where(WebSession.user_id.is_(None))
-                             .where(WebSession.id_hash == before)) is None
+    assert (
+        db.session.scalar(
+            select(WebSession)
+            .where(WebSession.user_id.is_(None))
+            .where(WebSession.id_hash == before)
+        )
+        is None
+    )
 
 
 def test_sign_out_needs_post_and_kills_the_session_on_the_server(client, app, world):
@@ -136,16 +144,22 @@ def _age_session(client, **fields):
     db.session.commit()
 
 
-@pytest.mark.parametrize(("role", "minutes", "expired"), [
-    (Role.PATIENT, 29, False), (Role.PATIENT, 31, True),
-    (Role.THERAPIST, 14, False), (Role.THERAPIST, 16, True),
-])
+@pytest.mark.parametrize(
+    ("role", "minutes", "expired"),
+    [
+        (Role.PATIENT, 29, False),
+        (Role.PATIENT, 31, True),
+        (Role.THERAPIST, 14, False),
+        (Role.THERAPIST, 16, True),
+    ],
+)
 def test_idle_sessions_time_out(client, login_as, role, minutes, expired):
     login_as(role)
     _age_session(client, last_seen_at=utcnow() - timedelta(minutes=minutes))
     response = client.get("/")
-    assert (response.status_code == 302 and "sign-in" in response.headers["Location"]) \
-        is expired
+    assert (
+        response.status_code == 302 and "sign-in" in response.headers["Location"]
+    ) is expired
     if expired:
         page = client.get(response.headers["Location"]).get_data(as_text=True)
         assert "signed out because you were away" in page
@@ -161,9 +175,15 @@ def test_password_change_signs_out_other_devices(client, app, world):
     sign_in(client, world.patient)
     phone = app.test_client()
     sign_in(phone, world.patient)
-    response = post_form(client, "/account", {
-        "current": f.PASSWORD, "password": "a brand new password", "confirm":
-        "a brand new password"})
+    response = post_form(
+        client,
+        "/account",
+        {
+            "current": f.PASSWORD,
+            "password": "a brand new password",
+            "confirm": "a brand new password",
+        },
+    )
     assert response.status_code == 302
     assert client.get("/").status_code == 200
     assert phone.get("/").status_code == 302
@@ -174,8 +194,10 @@ def test_deactivated_accounts_lose_their_sessions(client, app, login_as, world):
     sign_in(patient_client, world.patient)
     login_as(Role.ADMIN)
     page = client.get("/admin/patients").get_data(as_text=True)
-    client.post(f"/admin/accounts/{world.patient.id}/deactivate",
-                data={"csrf_token": csrf_from(page)})
+    client.post(
+        f"/admin/accounts/{world.patient.id}/deactivate",
+        data={"csrf_token": csrf_from(page)},
+    )
     assert patient_client.get("/").status_code == 302
     again = _try_sign_in(app.test_client(), world.patient.email, f.PASSWORD)
     assert "did not work" in again.get_data(as_text=True)
@@ -183,15 +205,23 @@ def test_deactivated_accounts_lose_their_sessions(client, app, login_as, world):
 
 def _issue_code(user: User, hours: int = 72) -> str:
     raw = "ABCDE23456"
-    db.session.add(EnrollmentCode(user_id=user.id, code_hash=code_digest(raw),
-                                  expires_at=utcnow() + timedelta(hours=hours)))
+    db.session.add(
+        EnrollmentCode(
+            user_id=user.id,
+            code_hash=code_digest(raw),
+            expires_at=utcnow() + timedelta(hours=hours),
+        )
+    )
     db.session.flush()
     return "ABCDE-23456"
 
 
 def _set_password(client, email, code, password="my own new password"):
-    return post_form(client, "/set-password", {
-        "email": email, "code": code, "password": password, "confirm": password})
+    return post_form(
+        client,
+        "/set-password",
+        {"email": email, "code": code, "password": password, "confirm": password},
+    )
 
 
 def test_enrollment_code_sets_a_password_once(client, app, world):
@@ -203,7 +233,9 @@ def test_enrollment_code_sets_a_password_once(client, app, world):
     assert "did not work" in reused.get_data(as_text=True)
 
 
-def test_expired_wrong_and_foreign_codes_all_get_the_same_calm_answer(client, app, world):
+def test_expired_wrong_and_foreign_codes_all_get_the_same_calm_answer(
+    client, app, world
+):
     newcomer = f.UserFactory(password_hash=None)
     code = _issue_code(newcomer, hours=-1)
     answers = [
@@ -218,9 +250,14 @@ def test_expired_wrong_and_foreign_codes_all_get_the_same_calm_answer(client, ap
 
 def test_a_form_without_its_csrf_token_changes_nothing(client, world):
     sign_in(client, world.patient)
-    response = client.post("/account", data={
-        "current": f.PASSWORD, "password": "hijacked password", "confirm":
-        "hijacked password"})
+    response = client.post(
+        "/account",
+        data={
+            "current": f.PASSWORD,
+            "password": "hijacked password",
+            "confirm": "hijacked password",
+        },
+    )
     assert response.status_code == 400
     assert "did not save it" in response.get_data(as_text=True)
     assert client.get("/").status_code == 200  # the old session still works
@@ -229,8 +266,9 @@ def test_a_form_without_its_csrf_token_changes_nothing(client, world):
 def test_every_sign_in_event_is_audited(client, world):
     _try_sign_in(client, world.patient.email)
     sign_in(client, world.patient)
-    actions = db.session.scalars(select(AuditEvent.action).where(
-        AuditEvent.data_kind == "sign_in")).all()
+    actions = db.session.scalars(
+        select(AuditEvent.action).where(AuditEvent.data_kind == "sign_in")
+    ).all()
     assert "sign_in_failed" in actions and "sign_in" in actions
 
 

@@ -2,7 +2,7 @@
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Length, Regexp
 
 from portal.blueprints.staff.models import TeamRole
 
@@ -34,7 +34,7 @@ class EnrollPatientForm(FlaskForm):
         "Email",
         validators=[
             DataRequired("Enter an email."),
-            Email("Enter a valid email."),
+            Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter a valid email."),
             Length(max=254),
         ],
     )

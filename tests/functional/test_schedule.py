@@ -1,0 +1,143 @@
+"""The patient's day and week, the calendar feed, and htmx fragments."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from portal import db
+from portal.audit import AuditEvent
+from portal.blueprints.auth.models import Role
+from portal.blueprints.schedule.services import DayItem, now_and_next
+from tests import factories as f
+from tests.conftest import csrf_from, post_form
+
+TZ = ZoneInfo("America/New_York")
+
+
+def test_today_shows_groups_of_their_track_and_their_own_appointments(
+    client, login_as, world
+):
+    login_as(Role.PATIENT)
+    html = client.get("/").get_data(as_text=True)
+    assert "Coping skills" in html and "Room 1" in html
+    assert "Individual therapy" in html or "Nothing" not in html
+    assert "BRAVO-ROOM-5150" not in html  # another patient's appointment
+    assert "Elsewhere group" not in html  # another program's group
+
+
+def test_today_marks_now_and_next():
+    day = datetime(2026, 11, 23, tzinfo=TZ).date()
+
+    def item(h1, h2, title):
+        return DayItem(
+            datetime.combine(day, time(h1), TZ),
+            datetime.combine(day, time(h2), TZ),
+            title,
+            "group",
+            None,
+            None,
+            None,
+            "group",
+            title,
+        )
+
+    items = [item(9, 10, "a"), item(10, 11, "b"), item(13, 14, "c")]
+    current, upcoming = now_and_next(items, datetime.combine(day, time(10, 30), TZ))
+    assert current.title == "b" and upcoming.title == "c"
+    current, upcoming = now_and_next(items, datetime.combine(day, time(11, 30), TZ))
+    assert current is None and upcoming.title == "c"
+
+
+def test_week_shows_seven_days_and_pages_between_weeks(client, login_as, world):
+    login_as(Role.PATIENT)
+    html = client.get("/week").get_data(as_text=True)
+    assert len(re.findall(r'<section class="day', html)) == 7
+    assert html.count("Coping skills") == 7
+    older = client.get("/week?start=2020-01-06").get_data(as_text=True)
+    assert "Coping skills" not in older  # before admission
+    assert client.get("/week?start=not-a-date").status_code == 200
+
+
+def test_htmx_request_gets_the_fragment_and_vary_header(client, login_as, world):
+    login_as(Role.PATIENT)
+    response = client.get("/", headers={"HX-Request": "true"})
+    body = response.get_data(as_text=True)
+    assert "<html" not in body and 'id="today"' in body
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_discharged_patient_sees_a_plain_message(client, world):
+    from portal.blueprints.staff.models import Enrollment, EnrollmentStatus
+    from tests.conftest import sign_in
+
+    enrollment = db.session.scalar(
+        select(Enrollment).where(Enrollment.patient_id == world.patient.id)
+    )
+    enrollment.status = EnrollmentStatus.DISCHARGED
+    db.session.flush()
+    sign_in(client, world.patient)
+    assert "not in a program right now" in client.get("/").get_data(as_text=True)
+
+
+def test_calendar_feed_has_neutral_titles_and_can_be_revoked(
+    client, app, login_as, world
+):
+    login_as(Role.PATIENT)
+    page = post_form(client, "/calendar", {"action": "create"}).get_data(as_text=True)
+    url = re.search(r'value="(http://[^"]+\.ics)"', page).group(1)
+    path = url.removeprefix("http://localhost")
+    feed = app.test_client().get(path)
+    body = feed.get_data(as_text=True)
+    assert feed.status_code == 200 and feed.mimetype == "text/calendar"
+    assert "BEGIN:VEVENT" in body and "SUMMARY:Session" in body
+    assert "SUMMARY:Appointment" in body
+    for revealing in (
+        "Coping",
+        "therapy",
+        "Harbor",
+        "IOP",
+        "PHP",
+        world.patient.display_name,
+    ):
+        assert revealing not in body
+    client.post("/calendar", data={"csrf_token": csrf_from(page), "action": "revoke"})
+    assert app.test_client().get(path).status_code == 404
+
+
+def test_calendar_feed_reads_are_audited(client, app, login_as, world):
+    login_as(Role.PATIENT)
+    page = post_form(client, "/calendar", {"action": "create"}).get_data(as_text=True)
+    path = re.search(r'value="http://localhost([^"]+\.ics)"', page).group(1)
+    app.test_client().get(path)
+    detail = db.session.scalars(
+        select(AuditEvent.detail).where(AuditEvent.patient_id == world.patient.id)
+    ).all()
+    assert "calendar feed" in detail
+
+
+def test_unknown_calendar_token_is_404(client, world):
+    assert client.get("/calendar/not-a-real-token.ics").status_code == 404
+
+
+def test_appointment_late_in_the_evening_lands_on_the_local_day(client, world):
+    from portal.blueprints.schedule.services import (
+        load_patient_context,
+        schedule_between,
+    )
+
+    ctx = load_patient_context(world.patient.id)
+    local_day = datetime.now(TZ).date() + timedelta(days=2)
+    late = datetime.combine(local_day, time(22, 30), TZ)  # 03:30 UTC the next day
+    f.AppointmentFactory(
+        patient_id=world.patient.id,
+        staff_id=world.other_therapist.id,
+        starts_at=late,
+        ends_at=late + timedelta(minutes=30),
+    )
+    days = schedule_between(ctx, local_day, local_day + timedelta(days=1))
+    assert any(i.starts == late for i in days[local_day])
+    assert not any(i.starts == late for i in days[local_day + timedelta(days=1)])
