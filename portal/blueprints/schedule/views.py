@@ -23,6 +23,13 @@ from portal.security import Permission, current_actor, public, requires
 bp = Blueprint("schedule", __name__)
 
 
+def _wants_fragment() -> bool:
+    """htmx asks for part of a page; a boosted link or form gets the whole page."""
+    return bool(request.headers.get("HX-Request")) and not request.headers.get(
+        "HX-Boosted"
+    )
+
+
 @bp.route("/")
 @requires(Permission.SIGNED_IN)
 def today():
@@ -39,11 +46,7 @@ def today():
     current, upcoming = services.now_and_next(
         items, services.utcnow().astimezone(ctx.tz)
     )
-    template = (
-        "schedule/_day.html"
-        if request.headers.get("HX-Request")
-        else "schedule/today.html"
-    )
+    template = "schedule/_day.html" if _wants_fragment() else "schedule/today.html"
     return render_template(
         template, ctx=ctx, day=day, items=items, current=current, upcoming=upcoming
     )
@@ -69,11 +72,7 @@ def week():
         return render_template("schedule/not_enrolled.html")
     first = _week_start(ctx)
     days = services.schedule_between(ctx, first, first + timedelta(days=6))
-    template = (
-        "schedule/_week.html"
-        if request.headers.get("HX-Request")
-        else "schedule/week.html"
-    )
+    template = "schedule/_week.html" if _wants_fragment() else "schedule/week.html"
     return render_template(
         template,
         ctx=ctx,
