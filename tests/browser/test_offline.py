@@ -12,18 +12,26 @@ from tests.browser.conftest import fill_sign_in
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright missing")
 expect = sync_api.expect
 
-PUBLIC_SHELL = re.compile(r"^/(crisis|offline|static/.+)$")
+# The public shell: crisis help, the offline page, the "saved on your phone" pages of
+# the offline check-in queue, and static files. Nothing a signed-in person sees.
+PUBLIC_SHELL = re.compile(r"^/(crisis|offline|saved-offline(\?help=1)?|static/.+)$")
+PATIENT_NAME = "Jordan Rivera"  # patient@demo.test
 
 
-def _cached_urls(page) -> list[str]:
+def _cache_contents(page) -> dict[str, str]:
+    """Every URL in CacheStorage, with the body of each that is not a static file."""
     return page.evaluate(
         """async () => {
-            const urls = [];
+            const found = {};
             for (const name of await caches.keys()) {
                 const cache = await caches.open(name);
-                for (const request of await cache.keys()) { urls.push(request.url); }
+                for (const request of await cache.keys()) {
+                    const path = new URL(request.url).pathname;
+                    found[request.url] = path.startsWith('/static/')
+                        ? '' : await (await cache.match(request)).text();
+                }
             }
-            return urls;
+            return found;
         }"""
     )
 
@@ -82,10 +90,13 @@ def test_service_worker_serves_crisis_help_and_offline_page_without_signal(
             )
         check(page, "offline")
 
-        urls = _cached_urls(page)
+        cached = _cache_contents(page)
     finally:
         context.set_offline(False)
-    paths = [re.sub(r"^https?://[^/]+", "", url) for url in urls]
+    paths = [re.sub(r"^https?://[^/]+", "", url) for url in cached]
     assert "/crisis" in paths and "/offline" in paths
     not_public = [path for path in paths if not PUBLIC_SHELL.match(path)]
     assert not_public == [], f"CacheStorage holds more than the public shell: {paths}"
+    for url, body in cached.items():
+        assert PATIENT_NAME not in body, f"{url} in CacheStorage names the patient"
+        assert "Sign out" not in body, f"{url} in CacheStorage is a signed-in page"
