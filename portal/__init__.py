@@ -204,13 +204,15 @@ def _register_errors(app: Flask) -> None:
 
 def _register_template_helpers(app: Flask) -> None:
     static_dir = Path(app.static_folder)
-    versions: dict[str, str] = {}
+    urls: dict[tuple[str, str], str] = {}
 
     def static_url(filename: str) -> str:
-        if filename not in versions:
+        """The content-hashed URL, built once per file: every page asks for several."""
+        key = (request.script_root, filename)
+        if key not in urls:
             digest = hashlib.sha256((static_dir / filename).read_bytes()).hexdigest()
-            versions[filename] = digest[:12]
-        return url_for("static", filename=filename, v=versions[filename])
+            urls[key] = url_for("static", filename=filename, v=digest[:12])
+        return urls[key]
 
     @app.context_processor
     def inject_helpers():

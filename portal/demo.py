@@ -105,6 +105,7 @@ def _make_tracks(session: Session, program: Program, facilitator: User | None) -
             id=new_id(), program_id=program.id, name=name, level_of_care=level
         )
         session.add(track)
+        session.flush()  # no ORM relationship orders group sessions after their track
         for weekday in weekdays:
             for title, kind, start, end, room in day:
                 session.add(

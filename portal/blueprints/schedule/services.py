@@ -6,10 +6,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy import Row, bindparam, select
+from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from portal import db
 from portal.audit import audit
@@ -61,21 +62,31 @@ class PatientContext:
 
 def load_patient_context(patient_id: str) -> PatientContext | None:
     """The current enrollment with its program and track, in one query."""
-    enrollment = db.session.scalar(
-        select(Enrollment)
-        .join(Enrollment.program)
-        .options(contains_eager(Enrollment.program), joinedload(Enrollment.track))
-        .where(
-            Enrollment.patient_id == patient_id,
-            Enrollment.status != EnrollmentStatus.DISCHARGED,
-        )
-        .order_by(Enrollment.admitted_on.desc())
-        .limit(1)
-    )
+    enrollment = db.session.scalar(_current_enrollment(), {"patient_id": patient_id})
     if enrollment is None:
         return None
     return PatientContext(
         enrollment, enrollment.program, ZoneInfo(enrollment.program.timezone)
+    )
+
+
+# The statements of the patient's pages are built once and reused with bound values:
+# building a select and its cache key on every request costs more CPU than running it
+# (bench/README.md has the figures).
+
+
+@cache
+def _current_enrollment():
+    return (
+        select(Enrollment)
+        .join(Enrollment.program)
+        .options(contains_eager(Enrollment.program), joinedload(Enrollment.track))
+        .where(
+            Enrollment.patient_id == bindparam("patient_id"),
+            Enrollment.status != EnrollmentStatus.DISCHARGED,
+        )
+        .order_by(Enrollment.admitted_on.desc())
+        .limit(1)
     )
 
 
@@ -110,38 +121,68 @@ def _enrolled_on(enrollment: Enrollment, day: date) -> bool:
     return enrollment.admitted_on <= day and not ended
 
 
-def _group_sessions(track_id: str, weekdays: set[int]) -> list[GroupSession]:
-    return list(
-        db.session.scalars(
-            select(GroupSession)
-            .options(joinedload(GroupSession.facilitator))
-            .where(
-                GroupSession.track_id == track_id,
-                GroupSession.active.is_(True),
-                GroupSession.weekday.in_(sorted(weekdays)),
-            )
+def _group_sessions(track_id: str, weekdays: set[int]) -> list[Row]:
+    params = {"track_id": track_id, "weekdays": sorted(weekdays)}
+    return db.session.execute(_group_sessions_query(), params).all()
+
+
+@cache
+def _group_sessions_query():
+    """Only the columns a day item shows: rows, not entities, are cheap to load."""
+    facilitator = aliased(User)
+    return (
+        select(
+            GroupSession.id,
+            GroupSession.weekday,
+            GroupSession.title,
+            GroupSession.kind,
+            GroupSession.starts_at,
+            GroupSession.ends_at,
+            GroupSession.room,
+            GroupSession.telehealth_url,
+            facilitator.display_name.label("with_whom"),
+        )
+        .outerjoin(facilitator, GroupSession.facilitator_id == facilitator.id)
+        .where(
+            GroupSession.track_id == bindparam("track_id"),
+            GroupSession.active.is_(True),
+            GroupSession.weekday.in_(bindparam("weekdays", expanding=True)),
         )
     )
 
 
-def _appointments(ctx: PatientContext, first: date, last: date) -> list[Appointment]:
-    start = datetime.combine(first, time.min, ctx.tz)
-    end = datetime.combine(last + timedelta(days=1), time.min, ctx.tz)
-    return list(
-        db.session.scalars(
-            select(Appointment)
-            .options(joinedload(Appointment.staff))
-            .where(
-                Appointment.patient_id == ctx.enrollment.patient_id,
-                Appointment.status == AppointmentStatus.BOOKED,
-                Appointment.starts_at >= start,
-                Appointment.starts_at < end,
-            )
+def _appointments(ctx: PatientContext, first: date, last: date) -> list[Row]:
+    params = {
+        "patient_id": ctx.enrollment.patient_id,
+        "start": datetime.combine(first, time.min, ctx.tz),
+        "end": datetime.combine(last + timedelta(days=1), time.min, ctx.tz),
+    }
+    return db.session.execute(_appointments_query(), params).all()
+
+
+@cache
+def _appointments_query():
+    return (
+        select(
+            Appointment.id,
+            Appointment.kind,
+            Appointment.starts_at,
+            Appointment.ends_at,
+            Appointment.room,
+            Appointment.telehealth_url,
+            User.display_name.label("with_whom"),
+        )
+        .join(User, Appointment.staff_id == User.id)
+        .where(
+            Appointment.patient_id == bindparam("patient_id"),
+            Appointment.status == AppointmentStatus.BOOKED,
+            Appointment.starts_at >= bindparam("start"),
+            Appointment.starts_at < bindparam("end"),
         )
     )
 
 
-def _group_item(tz: ZoneInfo, day: date, session: GroupSession) -> DayItem:
+def _group_item(tz: ZoneInfo, day: date, session: Row) -> DayItem:
     return DayItem(
         starts=datetime.combine(day, session.starts_at, tz),
         ends=datetime.combine(day, session.ends_at, tz),
@@ -149,13 +190,13 @@ def _group_item(tz: ZoneInfo, day: date, session: GroupSession) -> DayItem:
         kind=session.kind.value,
         room=session.room,
         telehealth_url=session.telehealth_url,
-        with_whom=session.facilitator.display_name if session.facilitator else None,
+        with_whom=session.with_whom,
         source="group",
         source_id=session.id,
     )
 
 
-def _appointment_item(tz: ZoneInfo, appt: Appointment) -> DayItem:
+def _appointment_item(tz: ZoneInfo, appt: Row) -> DayItem:
     return DayItem(
         starts=appt.starts_at.astimezone(tz),
         ends=appt.ends_at.astimezone(tz),
@@ -163,7 +204,7 @@ def _appointment_item(tz: ZoneInfo, appt: Appointment) -> DayItem:
         kind=appt.kind.value,
         room=appt.room,
         telehealth_url=appt.telehealth_url,
-        with_whom=appt.staff.display_name,
+        with_whom=appt.with_whom,
         source="appointment",
         source_id=appt.id,
     )
@@ -275,7 +316,7 @@ def _ics_text(value: str) -> str:
     )[:200]
 
 
-# ---- rosters and attendance -----------------------------------------------------------
+# ---- rosters and attendance ----------------------------------------------------------
 
 
 @dataclass
