@@ -52,11 +52,12 @@ def create_app(config: dict | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from portal.blueprints.auth.views import bp as auth_bp
+    from portal.blueprints.notifications.views import bp as notifications_bp
     from portal.blueprints.schedule.views import bp as schedule_bp
     from portal.blueprints.shell.views import bp as shell_bp
     from portal.blueprints.staff.views import bp as staff_bp
 
-    for blueprint in (shell_bp, auth_bp, schedule_bp, staff_bp):
+    for blueprint in (shell_bp, auth_bp, schedule_bp, staff_bp, notifications_bp):
         app.register_blueprint(blueprint)
 
 

@@ -8,6 +8,13 @@ from portal.blueprints.auth.models import (
     User,
     WebSession,
 )
+from portal.blueprints.notifications.models import (
+    Notification,
+    NotificationPreference,
+    PushDelivery,
+    PushSubscription,
+    ReminderRun,
+)
 from portal.blueprints.schedule.models import (
     Appointment,
     Attendance,
@@ -36,7 +43,12 @@ __all__ = [
     "Enrollment",
     "EnrollmentCode",
     "GroupSession",
+    "Notification",
+    "NotificationPreference",
     "Program",
+    "PushDelivery",
+    "PushSubscription",
+    "ReminderRun",
     "Role",
     "SignInThrottle",
     "StaffMembership",

@@ -31,6 +31,7 @@ class Permission(StrEnum):
     STAFF_ACCESS_REASON = "staff:access:reason"
     ADMIN_ENROLL = "admin:enroll"
     AUDIT_READ = "audit:read"
+    NOTIFICATIONS = "notifications:self"
 
 
 CLINICAL = {
@@ -43,6 +44,7 @@ CLINICAL = {
 }
 CLINICAL_PERMISSIONS = {
     Permission.SIGNED_IN,
+    Permission.NOTIFICATIONS,
     Permission.STAFF_PATIENTS,
     Permission.STAFF_SCHEDULE,
     Permission.STAFF_ATTENDANCE,
@@ -50,9 +52,13 @@ CLINICAL_PERMISSIONS = {
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.PATIENT: frozenset({Permission.SIGNED_IN, Permission.PATIENT_SELF}),
+    Role.PATIENT: frozenset(
+        {Permission.SIGNED_IN, Permission.PATIENT_SELF, Permission.NOTIFICATIONS}
+    ),
     **{role: frozenset(CLINICAL_PERMISSIONS) for role in CLINICAL},
-    Role.ADMIN: frozenset({Permission.SIGNED_IN, Permission.ADMIN_ENROLL}),
+    Role.ADMIN: frozenset(
+        {Permission.SIGNED_IN, Permission.ADMIN_ENROLL, Permission.NOTIFICATIONS}
+    ),
 }
 ROLE_PERMISSIONS[Role.DIRECTOR] = ROLE_PERMISSIONS[Role.DIRECTOR] | {
     Permission.AUDIT_READ

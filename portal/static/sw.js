@@ -56,3 +56,42 @@ self.addEventListener("fetch", (event) => {
     );
   }
 });
+
+// ---- notifications (issue 3): show a push, open the app on click ----
+// A push carries only the app's name, a generic sentence and an opaque link
+// ("/n/<id>"); the server decides after sign-in which page that is.
+function samePath(value, fallback) {
+  return typeof value === "string" && value.charAt(0) === "/" && value.charAt(1) !== "/" &&
+    value.charAt(1) !== "\\" ? value : fallback;
+}
+
+self.addEventListener("push", (event) => {
+  let data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (error) { data = {}; }
+  const title = typeof data.title === "string" && data.title ? data.title : "Notification";
+  const options = {
+    body: typeof data.body === "string" ? data.body : "There is something new for you",
+    icon: "/static/icons/icon-192.png",
+    badge: "/static/icons/icon-192.png",
+    // The same tag replaces rather than repeats: a retried push never shows twice.
+    tag: typeof data.tag === "string" ? data.tag : undefined,
+    data: { url: samePath(data.url, "/notifications") },
+  };
+  event.waitUntil(self.registration.showNotification(title, options));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const target = new URL(samePath((event.notification.data || {}).url, "/notifications"),
+    self.location.origin).href;
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      const open = windows.find((client) => new URL(client.url).origin === self.location.origin);
+      if (!open) { return self.clients.openWindow(target); }
+      // navigate() works only on a page this worker controls; otherwise open a new one.
+      return open.focus()
+        .then((client) => (client || open).navigate(target))
+        .catch(() => self.clients.openWindow(target));
+    })
+  );
+});
