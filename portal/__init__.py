@@ -52,13 +52,18 @@ def create_app(config: dict | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from portal.blueprints.auth.views import bp as auth_bp
+    from portal.blueprints.checkins.views import bp as checkins_bp
+    from portal.blueprints.messages.views import bp as messages_bp
+    from portal.blueprints.needs.views import bp as needs_bp
     from portal.blueprints.notifications.views import bp as notifications_bp
     from portal.blueprints.schedule.views import bp as schedule_bp
     from portal.blueprints.shell.views import bp as shell_bp
     from portal.blueprints.staff.views import bp as staff_bp
 
-    for blueprint in (shell_bp, auth_bp, schedule_bp, staff_bp, notifications_bp):
+    for blueprint in (shell_bp, auth_bp, schedule_bp, staff_bp, notifications_bp, checkins_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(messages_bp)
+    app.register_blueprint(needs_bp)
 
 
 def _mark_static_public(app: Flask) -> None:
@@ -114,6 +119,7 @@ def _register_hooks(app: Flask) -> None:
             "camera=(), microphone=(), geolocation=()"
         )
         response.vary.add("HX-Request")
+        response.vary.add("HX-Boosted")
         if request.endpoint != "static" and (
             g.get("actor") is not None or getattr(session, "row", None) is not None
         ):

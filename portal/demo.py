@@ -172,7 +172,70 @@ def create_demo(session: Session) -> bool:
         patients.append(patient)
     session.flush()
     _enroll_demo_patients(session, program, tracks, patients, staff)
+    _demo_risk_settings(session, program, users)
+    _demo_checkins(session, program, patients)
+    _demo_needs(session, program, users, patients)
+    _demo_messages(session, program, users, patients)
     return True
+
+
+def _demo_messages(session, program, users, patients) -> None:
+    """Conversations with the peer specialist; a second peer who can cover."""
+    from portal.blueprints.messages.demo import create_demo_messages
+
+    create_demo_messages(session, program, users, patients)
+
+
+def _demo_needs(session, program, users, patients) -> None:
+    """A ride, rent help, food help nobody has taken yet, a phone arranged."""
+    from portal.blueprints.needs.demo import create_demo_needs
+
+    create_demo_needs(session, program, users, patients)
+
+
+def _demo_risk_settings(session, program, users) -> None:
+    """The nurse is on call, the therapist is the backup, the prescriber after hours."""
+    from portal.blueprints.checkins.models import RiskSettings
+
+    session.add(RiskSettings(program_id=program.id,
+                             on_call_id=users["nurse@demo.test"].id,
+                             backup_id=users["therapist@demo.test"].id,
+                             after_hours_id=users["prescriber@demo.test"].id))
+
+
+def _demo_checkins(session, program, patients) -> None:
+    """Three weeks of daily check-ins and weekly screeners, drifting better, for trends.
+    Nobody in the demo starts with a risk answer: try one to see the crisis loop."""
+    from decimal import Decimal
+
+    from portal.blueprints.checkins.instruments import QUESTIONNAIRES, Instrument
+    from portal.blueprints.checkins.models import CheckIn, Medication, ScreenerResponse
+
+    tz = ZoneInfo(program.timezone)
+    today = utcnow().astimezone(tz).date()
+    rng = random.Random(7)  # noqa: S311 - demo data, not security
+    for patient in patients:
+        for back in range(21, 0, -1):
+            if rng.random() < 0.15:
+                continue  # a missed day now and then
+            better = (21 - back) / 21
+            session.add(CheckIn(
+                patient_id=patient.id, local_date=today - timedelta(days=back),
+                mood=min(10, 3 + round(4 * better) + rng.randint(0, 2)),
+                craving=max(0, 7 - round(4 * better) - rng.randint(0, 2)),
+                sleep_hours=Decimal(str(5 + rng.choice([0, 0.5, 1, 1.5, 2]) + round(better))),
+                medication=Medication.YES if rng.random() < 0.85 else Medication.NO,
+                feels_safe=True, idempotency_key=new_id()))
+        for week, back in enumerate((21, 14, 7)):
+            when = datetime.combine(today - timedelta(days=back), time(10), tz)
+            phq = [max(0, 2 - week + rng.randint(-1, 1)) for _ in range(8)] + [0]
+            gad = [max(0, 2 - week + rng.randint(-1, 1)) for _ in range(7)]
+            for instrument, answers in ((Instrument.PHQ9, phq), (Instrument.GAD7, gad)):
+                total = sum(answers)
+                session.add(ScreenerResponse(
+                    patient_id=patient.id, instrument=instrument, answers=answers,
+                    total=total, severity=QUESTIONNAIRES[instrument].band(total),
+                    idempotency_key=new_id(), completed_at=when))
 
 
 def _enroll_demo_patients(session, program, tracks, patients, staff) -> None:

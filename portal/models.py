@@ -8,6 +8,31 @@ from portal.blueprints.auth.models import (
     User,
     WebSession,
 )
+from portal.blueprints.checkins.models import (
+    CheckIn,
+    OutboundPage,
+    RiskFlag,
+    RiskFlagEvent,
+    RiskSettings,
+    SafetyPlan,
+    ScreenerResponse,
+)
+from portal.blueprints.needs.models import (
+    CaseManagerAway,
+    Need,
+    NeedEvent,
+    NeedSlaRule,
+)
+from portal.blueprints.messages.models import (
+    CrisisPhraseList,
+    Message,
+    MessageConsent,
+    MessageThread,
+    PeerAvailability,
+    PeerContact,
+    ThreadFlag,
+    ThreadRead,
+)
 from portal.blueprints.notifications.models import (
     Notification,
     NotificationPreference,
@@ -32,6 +57,25 @@ from portal.blueprints.staff.models import (
 from portal.db import Base
 
 __all__ = [
+    "CrisisPhraseList",
+    "Message",
+    "MessageConsent",
+    "MessageThread",
+    "PeerAvailability",
+    "PeerContact",
+    "ThreadFlag",
+    "ThreadRead",
+    "CaseManagerAway",
+    "Need",
+    "NeedEvent",
+    "NeedSlaRule",
+    "CheckIn",
+    "OutboundPage",
+    "RiskFlag",
+    "RiskFlagEvent",
+    "RiskSettings",
+    "SafetyPlan",
+    "ScreenerResponse",
     "AccessGrant",
     "Appointment",
     "Attendance",

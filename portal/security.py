@@ -32,6 +32,17 @@ class Permission(StrEnum):
     ADMIN_ENROLL = "admin:enroll"
     AUDIT_READ = "audit:read"
     NOTIFICATIONS = "notifications:self"
+    CHECKINS_READ = "staff:checkins:read"
+    RISK_HANDLE = "staff:risk:handle"
+    # messages (issue 6)
+    MESSAGES_PATIENT = "patient:messages"
+    MESSAGES_STAFF = "staff:messages"
+    MESSAGES_PEER = "staff:messages:peer"
+    MESSAGES_CLINICAL = "staff:messages:clinical"
+    # needs: requests for help (transport, housing, other)
+    NEEDS_ASK = "patient:needs"
+    NEEDS_TRIAGE = "staff:needs:triage"
+    NEEDS_REPORT = "staff:needs:report"
 
 
 CLINICAL = {
@@ -60,9 +71,33 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {Permission.SIGNED_IN, Permission.ADMIN_ENROLL, Permission.NOTIFICATIONS}
     ),
 }
+# Check-ins, scores, safety plans and risk alerts are for the clinicians of the team.
+for _clinician in (Role.THERAPIST, Role.PRESCRIBER, Role.NURSE, Role.DIRECTOR):
+    ROLE_PERMISSIONS[_clinician] = ROLE_PERMISSIONS[_clinician] | {
+        Permission.CHECKINS_READ,
+        Permission.RISK_HANDLE,
+    }
 ROLE_PERMISSIONS[Role.DIRECTOR] = ROLE_PERMISSIONS[Role.DIRECTOR] | {
     Permission.AUDIT_READ
 }
+# ---- messages (issue 6): patients and the clinical staff read the threads they may
+# (object rules in portal/blueprints/messages/access.py); peers set themselves away
+# and log contacts; clinicians close flags and edit the crisis phrase list.
+ROLE_PERMISSIONS[Role.PATIENT] |= {Permission.MESSAGES_PATIENT}
+for _role in CLINICAL:
+    ROLE_PERMISSIONS[_role] |= {Permission.MESSAGES_STAFF}
+ROLE_PERMISSIONS[Role.PEER] |= {Permission.MESSAGES_PEER}
+for _clinician in (Role.THERAPIST, Role.PRESCRIBER, Role.NURSE, Role.DIRECTOR):
+    ROLE_PERMISSIONS[_clinician] |= {Permission.MESSAGES_CLINICAL}
+# ---- /messages
+# needs: patients ask; case managers and the director triage; the director reports.
+ROLE_PERMISSIONS[Role.PATIENT] = ROLE_PERMISSIONS[Role.PATIENT] | {Permission.NEEDS_ASK}
+for _triager in (Role.CASE_MANAGER, Role.DIRECTOR):
+    ROLE_PERMISSIONS[_triager] = ROLE_PERMISSIONS[_triager] | {Permission.NEEDS_TRIAGE}
+ROLE_PERMISSIONS[Role.DIRECTOR] = ROLE_PERMISSIONS[Role.DIRECTOR] | {
+    Permission.NEEDS_REPORT
+}
+# /needs
 
 
 def grant_permissions(role: Role, *permissions: str) -> None:

@@ -59,6 +59,11 @@ def prune_sessions(app: Flask) -> int:
     return result.rowcount or 0
 
 
+def load_feature_tasks() -> None:
+    """Import the modules whose @task functions the worker runs."""
+    import portal.blueprints.checkins.tasks  # noqa: F401
+
+
 def run_round(app: Flask) -> dict[str, int]:
     done = {}
     for name, func in TASKS:
@@ -79,6 +84,7 @@ def run_worker(
     stop: threading.Event | None = None,
 ) -> None:
     stop = stop or threading.Event()
+    load_feature_tasks()
     with app.app_context():
         while not stop.is_set():
             run_round(app)

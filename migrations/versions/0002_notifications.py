@@ -1,5 +1,6 @@
-"""notifications: the in-app list, push subscriptions, the push outbox, preferences
-and reminder runs
+"""notifications
+
+The in-app list, push subscriptions, the push outbox, preferences and reminder runs.
 
 Revision ID: 0002
 Revises: 0001

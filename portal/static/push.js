@@ -91,7 +91,8 @@
           body: JSON.stringify(subscription),
         });
       }).then(function (response) {
-        if (!response.ok) { throw new Error("refused"); }
+        // Only 201 means saved: a signed-out session answers with the sign-in page.
+        if (response.status !== 201) { throw new Error("refused"); }
         say("Notifications are on for this device.");
         window.location.reload();
       }).catch(function (error) {

@@ -95,3 +95,6 @@ self.addEventListener("notificationclick", (event) => {
     })
   );
 });
+
+// The offline queue for check-ins and questionnaires (uses VERSION above).
+importScripts("/static/sw-queue.js");

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import select as db_select
 
 from portal.blueprints.auth.models import Role
 from tests import factories as f
@@ -45,6 +46,21 @@ def _fill(world, other_group, rule) -> dict[str, dict]:
         elif arg == "day":
             own[arg] = _weekday_date(world.group.weekday)
             other[arg] = _weekday_date(other_group.weekday)
+        elif arg == "slug":
+            own[arg], other[arg] = "a", "zz"
+        elif arg == "flag_id":
+            own[arg] = _flag(world.patient, world.program)
+            other[arg] = _flag(world.patient_c, world.other_program)
+        elif arg == "need_id":
+            from tests.functional.needs_fixtures import need_id_for
+
+            own[arg] = need_id_for(world.patient, world.program)
+            other[arg] = need_id_for(world.patient_c, world.other_program)
+        elif arg == "thread_id":
+            from tests.functional.messages_fixtures import thread_id_for
+
+            own[arg] = thread_id_for(world.patient, world.staff[Role.PEER])
+            other[arg] = thread_id_for(world.patient_c, world.patient_c)
         elif arg in (
             "token",
             "subject",
@@ -104,6 +120,26 @@ def test_signed_out_visitors_get_no_patient_data_anywhere(client, app, world):
                 assert marker not in body, path
             if not _is_public(app, rule) and response.status_code != 400:
                 assert response.status_code == 302, path
+
+
+def _flag(patient, program) -> str:
+    from portal import db
+    from portal.blueprints.checkins.models import RiskFlag
+
+    flag = db.session.scalar(
+        db_select(RiskFlag).where(RiskFlag.patient_id == patient.id)
+    )
+    if flag is None:
+        flag = RiskFlag(
+            patient_id=patient.id,
+            program_id=program.id,
+            open_key=patient.id,
+            source="checkin",
+            source_id=patient.id,
+        )
+        db.session.add(flag)
+        db.session.flush()
+    return flag.id
 
 
 def _is_public(app, rule) -> bool:

@@ -377,3 +377,12 @@ def test_a_lease_held_by_a_live_worker_is_not_taken_but_an_expired_one_is(
 
     outbox.record([PushResult(jobs[0], 503)])
     assert statuses() == {"sent": 1}
+
+
+def test_a_closed_account_gets_no_pushes(add_device, world, outbox, push_service):
+    add_device(world.patient)
+    world.patient.is_active = False
+    db.session.flush()
+    services.notify(world.patient, NotificationKind.NEW_MESSAGE)
+    outbox.deliver_due()
+    assert push_service.messages == [] and statuses() == {}

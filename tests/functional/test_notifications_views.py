@@ -362,9 +362,16 @@ def test_the_settings_page_guides_an_iphone_to_the_home_screen(
         app.extensions.pop("push_settings", None)
 
 
-def test_without_vapid_keys_the_page_says_push_is_not_set_up(client, login_as, world):
+def test_without_vapid_keys_the_page_says_push_is_not_set_up(
+    client, login_as, world, app, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(app, "instance_path", str(tmp_path))  # no key file there
+    app.extensions.pop("push_settings", None)
     login_as(Role.PATIENT)
-    html = client.get("/notifications/settings").get_data(as_text=True)
+    try:
+        html = client.get("/notifications/settings").get_data(as_text=True)
+    finally:
+        app.extensions.pop("push_settings", None)
     assert "not set up on this server yet" in html
     assert "data-push-subscribe" not in html
 

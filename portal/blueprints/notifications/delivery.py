@@ -253,11 +253,18 @@ class Outbox:
                 )
 
     def _touch_devices(self, device_ids: set[str], now: datetime) -> None:
+        """Note when a device last got a push (to the day: no write per message)."""
         ids = sorted(device_ids)
         for start in range(0, len(ids), CHUNK):
             db.session.execute(
                 update(PushSubscription)
-                .where(PushSubscription.id.in_(ids[start : start + CHUNK]))
+                .where(
+                    PushSubscription.id.in_(ids[start : start + CHUNK]),
+                    or_(
+                        PushSubscription.last_success_at.is_(None),
+                        PushSubscription.last_success_at < now - timedelta(days=1),
+                    ),
+                )
                 .values(last_success_at=now)
                 .execution_options(synchronize_session=False)
             )

@@ -54,7 +54,7 @@ class PushSettings:
     subject: str
     allow_http: bool  # only for the local fake push service in tests
     hosts: tuple[str, ...]
-    concurrency: int = 64  # messages in flight at once
+    concurrency: int = 128  # messages in flight at once
     batch: int = 64  # rows claimed at a time (refilled as sends finish)
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
@@ -96,7 +96,7 @@ def _build_settings(app: Flask) -> PushSettings:
         subject=_setting(app, "VAPID_SUBJECT", "mailto:push-admin@example.invalid"),
         allow_http=not production and _flag(_setting(app, "PUSH_ALLOW_HTTP", "0")),
         hosts=tuple(hosts),
-        concurrency=_setting(app, "PUSH_CONCURRENCY", 64, int),
+        concurrency=_setting(app, "PUSH_CONCURRENCY", 128, int),
         batch=_setting(app, "PUSH_BATCH", 64, int),
         connect_timeout=_setting(app, "PUSH_CONNECT_TIMEOUT", 5.0, float),
         read_timeout=_setting(app, "PUSH_READ_TIMEOUT", 10.0, float),

@@ -79,11 +79,21 @@ def claim_run(key: str) -> bool:
     return db.session.scalar(statement) is not None
 
 
+# Keys this process has seen committed: later rounds skip them without a query.
+_KNOWN_DONE: set[str] = set()
+
+
 def _unclaimed(keys: list[str]) -> set[str]:
+    keys = [key for key in keys if key not in _KNOWN_DONE]
     if not keys:
         return set()
-    done = db.session.scalars(select(ReminderRun.key).where(ReminderRun.key.in_(keys)))
-    return set(keys) - set(done)
+    done = set(
+        db.session.scalars(select(ReminderRun.key).where(ReminderRun.key.in_(keys)))
+    )
+    if len(_KNOWN_DONE) > 50_000:
+        _KNOWN_DONE.clear()
+    _KNOWN_DONE.update(done)
+    return set(keys) - done
 
 
 def make_appointment_reminders(now: datetime, lead: timedelta) -> int:

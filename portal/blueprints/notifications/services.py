@@ -194,8 +194,11 @@ def _devices_of(user_ids: set[str]) -> dict[str, list[str]]:
     ids = sorted(user_ids)
     for start in range(0, len(ids), CHUNK):
         for device_id, user_id in db.session.execute(
-            select(PushSubscription.id, PushSubscription.user_id).where(
-                PushSubscription.user_id.in_(ids[start : start + CHUNK])
+            select(PushSubscription.id, PushSubscription.user_id)
+            .join(User, User.id == PushSubscription.user_id)
+            .where(
+                PushSubscription.user_id.in_(ids[start : start + CHUNK]),
+                User.is_active.is_(True),  # a closed account's phones get nothing
             )
         ):
             devices[user_id].append(device_id)

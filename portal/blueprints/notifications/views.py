@@ -44,6 +44,12 @@ SUBSCRIBE_REFUSED = (
 )
 
 
+@bp.record_once
+def load_push_settings(state) -> None:
+    """Read the VAPID key at start-up: a wrong one stops the app there, not later."""
+    push_settings(state.app)
+
+
 @bp.app_context_processor
 def bell():
     """`unread_notifications()` for the header: one COUNT, run only when a signed-in

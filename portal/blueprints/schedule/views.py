@@ -46,9 +46,12 @@ def today():
     current, upcoming = services.now_and_next(
         items, services.utcnow().astimezone(ctx.tz)
     )
+    from portal.blueprints.checkins.services import today_status
+
     template = "schedule/_day.html" if _wants_fragment() else "schedule/today.html"
     return render_template(
-        template, ctx=ctx, day=day, items=items, current=current, upcoming=upcoming
+        template, ctx=ctx, day=day, items=items, current=current, upcoming=upcoming,
+        status=today_status(actor.id, ctx),
     )
 
 

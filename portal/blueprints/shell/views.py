@@ -104,3 +104,10 @@ def healthz():
     response = make_response("ok")
     response.headers["Content-Type"] = "text/plain"
     return response
+
+
+@bp.route("/saved-offline")
+@public
+def saved_offline():
+    """What the service worker shows when a check-in is kept on the phone for later."""
+    return render_template("shell/saved_offline.html")

@@ -17,7 +17,13 @@ from portal.blueprints.staff.forms import (
     EnrollPatientForm,
 )
 from portal.blueprints.staff.models import TeamRole
-from portal.security import Permission, current_actor, load_patient_or_404, requires
+from portal.security import (
+    Permission,
+    current_actor,
+    has_permission,
+    load_patient_or_404,
+    requires,
+)
 
 bp = Blueprint("staff", __name__)
 
@@ -38,8 +44,14 @@ def home():
             patient_id=enrollment.patient_id,
             object_id=enrollment.id,
         )
+    caseload = None
+    if has_permission(actor, Permission.CHECKINS_READ):
+        from portal.blueprints.checkins.services import caseload as build_caseload
+
+        caseload = build_caseload(patients, day)
     return render_template(
         "staff/home.html",
+        caseload=caseload,
         patients=patients,
         day=day,
         sessions=services.sessions_on(actor, day),

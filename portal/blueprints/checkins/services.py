@@ -1,0 +1,390 @@
+"""Save check-ins and screeners (with the risk rule applied on the server, whatever the
+client did), work out which screeners are due, and gather trends and caseloads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from portal import db
+from portal.audit import audit
+from portal.blueprints.auth.models import User
+from portal.blueprints.checkins import escalation
+from portal.blueprints.checkins.instruments import (
+    QUESTIONNAIRES,
+    Instrument,
+    cssrs_normalize,
+    cssrs_risk,
+    is_risk_positive,
+    score,
+)
+from portal.blueprints.checkins.models import CheckIn, Medication, ScreenerResponse
+from portal.blueprints.schedule.services import PatientContext, local_today
+from portal.db import utcnow
+
+SCORED = (Instrument.PHQ9, Instrument.GAD7)
+
+
+@dataclass(frozen=True)
+class CheckInData:
+    mood: int
+    craving: int
+    sleep_hours: Decimal
+    medication: Medication
+    feels_safe: bool
+    note: str | None
+
+
+@dataclass
+class SaveResult:
+    record: CheckIn | ScreenerResponse
+    outcome: str  # "created", "updated" or "duplicate"
+    risk: bool
+
+
+def save_checkin(
+    patient: User, ctx: PatientContext, data: CheckInData, key: str
+) -> SaveResult:
+    """Store today's check-in once per key; a new key the same day edits it."""
+    duplicate = db.session.scalar(select(CheckIn).where(CheckIn.idempotency_key == key))
+    if duplicate is not None:
+        if duplicate.patient_id != patient.id:
+            raise ValueError("idempotency key belongs to someone else")
+        return SaveResult(duplicate, "duplicate", not duplicate.feels_safe)
+    today = local_today(ctx)
+    record = db.session.scalar(
+        select(CheckIn).where(
+            CheckIn.patient_id == patient.id, CheckIn.local_date == today
+        )
+    )
+    outcome = "updated" if record else "created"
+    if record is None:
+        record = CheckIn(patient_id=patient.id, local_date=today)
+        db.session.add(record)
+    for field in ("mood", "craving", "sleep_hours", "medication", "feels_safe", "note"):
+        setattr(record, field, getattr(data, field))
+    record.idempotency_key, record.updated_at = key, utcnow()
+    db.session.flush()
+    audit(
+        "create" if outcome == "created" else "update",
+        "checkin",
+        patient_id=patient.id,
+        object_id=record.id,
+    )
+    if not data.feels_safe:
+        escalation.record_positive(patient, ctx.program, "checkin", record.id)
+    return SaveResult(record, outcome, not data.feels_safe)
+
+
+def save_screener(
+    patient: User,
+    ctx: PatientContext,
+    instrument: Instrument,
+    answers: list[int | None],
+    key: str,
+    recent_behavior: bool = False,
+) -> SaveResult:
+    """Score on the server, store with the answers, and open a flag on a risk answer."""
+    duplicate = db.session.scalar(
+        select(ScreenerResponse).where(ScreenerResponse.idempotency_key == key)
+    )
+    if duplicate is not None:
+        if duplicate.patient_id != patient.id:
+            raise ValueError("idempotency key belongs to someone else")
+        return SaveResult(duplicate, "duplicate", duplicate.risk_positive)
+    questionnaire = QUESTIONNAIRES[instrument]
+    if instrument is Instrument.CSSRS:
+        answers = cssrs_normalize(answers)
+    total = score(questionnaire, answers)
+    severity = (
+        cssrs_risk(answers, recent_behavior)
+        if instrument is Instrument.CSSRS
+        else questionnaire.band(total)
+    )
+    stored = answers + (
+        [1 if recent_behavior else 0] if instrument is Instrument.CSSRS else []
+    )
+    risk = is_risk_positive(instrument, answers)
+    record = ScreenerResponse(
+        patient_id=patient.id,
+        instrument=instrument,
+        answers=stored,
+        total=None if instrument is Instrument.CSSRS else total,
+        severity=severity,
+        risk_positive=risk,
+        idempotency_key=key,
+    )
+    db.session.add(record)
+    db.session.flush()
+    audit(
+        "create",
+        f"screener_{instrument.value}",
+        patient_id=patient.id,
+        object_id=record.id,
+    )
+    if risk:
+        escalation.record_positive(patient, ctx.program, instrument.value, record.id)
+    return SaveResult(record, "created", risk)
+
+
+def todays_checkin(patient_id: str, ctx: PatientContext) -> CheckIn | None:
+    return db.session.scalar(
+        select(CheckIn).where(
+            CheckIn.patient_id == patient_id, CheckIn.local_date == local_today(ctx)
+        )
+    )
+
+
+# ---- which screeners are due ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DueScreener:
+    instrument: Instrument
+    due_on: date
+    reason: str
+    overdue: bool
+
+
+def screeners_due(patient_id: str, ctx: PatientContext) -> list[DueScreener]:
+    """PHQ-9 and GAD-7 at admission, every N days, and in the days before discharge."""
+    schedule = escalation.settings_for(ctx.program.id).screener_schedule
+    last = dict(
+        db.session.execute(
+            select(ScreenerResponse.instrument, func.max(ScreenerResponse.completed_at))
+            .where(
+                ScreenerResponse.patient_id == patient_id,
+                ScreenerResponse.instrument.in_(SCORED),
+            )
+            .group_by(ScreenerResponse.instrument)
+        ).all()
+    )
+    return [
+        due
+        for instrument in SCORED
+        if (due := _due(instrument, last.get(instrument), ctx, schedule))
+    ]
+
+
+def _due(
+    instrument, last: datetime | None, ctx: PatientContext, schedule
+) -> DueScreener | None:
+    today, enrollment = local_today(ctx), ctx.enrollment
+    last_day = last.astimezone(ctx.tz).date() if last else None
+    discharge = enrollment.discharged_on
+    window_opens = discharge - timedelta(days=3) if discharge else None
+    if (
+        window_opens
+        and schedule.get("discharge")
+        and window_opens <= today
+        and (last_day is None or last_day < window_opens)
+    ):
+        return DueScreener(instrument, discharge, "before discharge", today > discharge)
+    if last_day is None or last_day < enrollment.admitted_on:
+        if schedule.get("admission"):
+            due = enrollment.admitted_on
+            return DueScreener(
+                instrument, due, "at admission", today > due + timedelta(2)
+            )
+        return None
+    every = schedule.get("every_days")
+    if every and today >= last_day + timedelta(days=every):
+        due = last_day + timedelta(days=every)
+        return DueScreener(instrument, due, "weekly", today > due + timedelta(days=2))
+    return None
+
+
+# ---- trends --------------------------------------------------------------------------
+
+
+@dataclass
+class Trends:
+    checkins: list[CheckIn]
+    scores: dict[Instrument, list[ScreenerResponse]]
+
+
+def trends_for(patient_id: str, since: date) -> Trends:
+    """Check-ins since a day and all PHQ-9 and GAD-7 scores, oldest first."""
+    checkins = list(
+        db.session.scalars(
+            select(CheckIn)
+            .where(CheckIn.patient_id == patient_id, CheckIn.local_date >= since)
+            .order_by(CheckIn.local_date)
+        )
+    )
+    scores: dict[Instrument, list[ScreenerResponse]] = {i: [] for i in SCORED}
+    for response in db.session.scalars(
+        select(ScreenerResponse)
+        .where(
+            ScreenerResponse.patient_id == patient_id,
+            ScreenerResponse.instrument.in_(SCORED),
+        )
+        .order_by(ScreenerResponse.completed_at)
+    ):
+        scores[response.instrument].append(response)
+    return Trends(checkins, scores)
+
+
+# ---- the clinician's caseload --------------------------------------------------------
+
+
+@dataclass
+class CaseloadRow:
+    enrollment: object
+    last_checkin: CheckIn | None = None
+    checkins_last_7: int = 0
+    scores: dict = None  # instrument -> (first total, latest total, latest severity)
+    open_flag: object = None
+
+    @property
+    def missed_last_7(self) -> int:
+        return max(0, 7 - self.checkins_last_7)
+
+
+def caseload(enrollments: list, today: date) -> list[CaseloadRow]:
+    """Last check-in, latest scores and change since admission, missed check-ins and
+    open flags for a list of enrollments, in four queries whatever its length; flags
+    first."""
+    from portal.blueprints.checkins.models import RiskFlag
+
+    rows = {e.patient_id: CaseloadRow(e, scores={}) for e in enrollments}
+    ids = list(rows)
+    if not ids:
+        return []
+    latest_day = (
+        select(CheckIn.patient_id, func.max(CheckIn.local_date).label("day"))
+        .where(CheckIn.patient_id.in_(ids))
+        .group_by(CheckIn.patient_id)
+        .subquery()
+    )
+    for checkin in db.session.scalars(
+        select(CheckIn).join(
+            latest_day,
+            (CheckIn.patient_id == latest_day.c.patient_id)
+            & (CheckIn.local_date == latest_day.c.day),
+        )
+    ):
+        rows[checkin.patient_id].last_checkin = checkin
+    for patient_id, count in db.session.execute(
+        select(CheckIn.patient_id, func.count())
+        .where(
+            CheckIn.patient_id.in_(ids), CheckIn.local_date > today - timedelta(days=7)
+        )
+        .group_by(CheckIn.patient_id)
+    ):
+        rows[patient_id].checkins_last_7 = count
+    _attach_scores(rows, ids)
+    for flag in db.session.scalars(select(RiskFlag).where(RiskFlag.open_key.in_(ids))):
+        rows[flag.patient_id].open_flag = flag
+    return sorted(
+        rows.values(),
+        key=lambda r: (r.open_flag is None, r.enrollment.patient.display_name.lower()),
+    )
+
+
+def _attach_scores(rows: dict, ids: list[str]) -> None:
+    order = ScreenerResponse.completed_at
+    partition = (ScreenerResponse.patient_id, ScreenerResponse.instrument)
+    ranked = (
+        select(
+            ScreenerResponse.patient_id,
+            ScreenerResponse.instrument,
+            ScreenerResponse.total,
+            ScreenerResponse.severity,
+            func.row_number()
+            .over(partition_by=partition, order_by=order.asc())
+            .label("first"),
+            func.row_number()
+            .over(partition_by=partition, order_by=order.desc())
+            .label("latest"),
+        )
+        .where(
+            ScreenerResponse.patient_id.in_(ids),
+            ScreenerResponse.instrument.in_(SCORED),
+        )
+        .subquery()
+    )
+    for patient_id, instrument, total, severity, first, latest in db.session.execute(
+        select(ranked).where((ranked.c.first == 1) | (ranked.c.latest == 1))
+    ):
+        entry = rows[patient_id].scores.setdefault(
+            Instrument(instrument), [None, None, None]
+        )
+        if first == 1:
+            entry[0] = total
+        if latest == 1:
+            entry[1], entry[2] = total, severity
+
+
+# ---- what Today shows: one query -----------------------------------------------------
+
+
+@dataclass
+class TodayStatus:
+    checked_in: bool
+    due: list[DueScreener]
+
+
+def today_status(patient_id: str, ctx: PatientContext) -> TodayStatus:
+    """Whether today's check-in is done and which screeners are due, in one query."""
+    from portal.blueprints.checkins.models import RiskSettings
+
+    def last(instrument: Instrument):
+        return (
+            select(func.max(ScreenerResponse.completed_at))
+            .where(
+                ScreenerResponse.patient_id == patient_id,
+                ScreenerResponse.instrument == instrument,
+            )
+            .scalar_subquery()
+        )
+
+    row = db.session.execute(
+        select(
+            select(func.count())
+            .select_from(CheckIn)
+            .where(
+                CheckIn.patient_id == patient_id, CheckIn.local_date == local_today(ctx)
+            )
+            .scalar_subquery(),
+            last(Instrument.PHQ9),
+            last(Instrument.GAD7),
+            select(RiskSettings.screener_schedule)
+            .where(RiskSettings.program_id == ctx.program.id)
+            .scalar_subquery(),
+        )
+    ).one()
+    checked, phq9, gad7, schedule = row
+    schedule = (
+        _as_dict(schedule)
+        or RiskSettings().screener_schedule
+        or {"admission": True, "every_days": 7, "discharge": True}
+    )
+    due = [
+        d
+        for i, at in ((Instrument.PHQ9, phq9), (Instrument.GAD7, gad7))
+        if (d := _due(i, _aware(at), ctx, schedule))
+    ]
+    return TodayStatus(bool(checked), due)
+
+
+def _as_dict(value):
+    if isinstance(value, str):
+        import json
+
+        return json.loads(value)
+    return value
+
+
+def _aware(value):
+    """Aggregates skip the column type: SQLite gives text, PostgreSQL an aware value."""
+    from datetime import UTC
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""Requests for help: transport, housing and other social needs."""

@@ -1,0 +1,265 @@
+"""Asking for a ride, housing help or other help; adding to and cancelling a request;
+the case manager's update and reassign forms; response-time rules; time away."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+)
+
+from portal.blueprints.needs.models import (
+    HousingSituation,
+    NeedOutcome,
+    OtherNeed,
+    TaskStatus,
+    Urgency,
+)
+
+URGENCY_CHOICES = [
+    (str(int(Urgency.URGENT)), "Today or tomorrow"),
+    (str(int(Urgency.SOON)), "This week"),
+    (str(int(Urgency.ROUTINE)), "No rush"),
+]
+HOUSING_CHOICES = [
+    (HousingSituation.STABLE.value, "I have a place to live, and it is OK for now"),
+    (HousingSituation.AT_RISK.value, "I may lose my place soon"),
+    (HousingSituation.HOMELESS.value, "I have no place to stay"),
+    (HousingSituation.SHELTER.value, "I am staying in a shelter"),
+]
+OTHER_CHOICES = [
+    (OtherNeed.FOOD.value, "Food"),
+    (OtherNeed.UTILITIES.value, "Power, gas, heat or water bills"),
+    (OtherNeed.PHONE.value, "A phone or phone service"),
+    (OtherNeed.CHILDCARE.value, "Childcare"),
+    (OtherNeed.WORK.value, "Work or a job"),
+    (OtherNeed.MONEY.value, "Money for basics"),
+]
+CANCEL_CHOICES = [
+    ("I do not need it anymore.", "I do not need it anymore"),
+    ("I found another way.", "I found another way"),
+    ("I asked by mistake.", "I asked by mistake"),
+]
+OUTCOME_LABELS = {
+    NeedOutcome.ARRANGED: "Arranged",
+    NeedOutcome.REFERRED: "Referred to another service",
+    NeedOutcome.PARTLY: "Partly arranged",
+    NeedOutcome.NOT_POSSIBLE: "Not possible",
+    NeedOutcome.NO_LONGER_NEEDED: "No longer needed",
+}
+STATUS_LABELS = {
+    TaskStatus.DRAFT: "Draft",
+    TaskStatus.REQUESTED: "Requested",
+    TaskStatus.ACCEPTED: "Accepted",
+    TaskStatus.IN_PROGRESS: "In progress",
+    TaskStatus.ON_HOLD: "On hold",
+    TaskStatus.COMPLETED: "Completed",
+    TaskStatus.FAILED: "Failed",
+    TaskStatus.REJECTED: "Rejected",
+    TaskStatus.CANCELLED: "Cancelled",
+    TaskStatus.ENTERED_IN_ERROR: "Entered in error",
+}
+# What a patient reads about their request's status: plain words, no jargon.
+PATIENT_STATUS = {
+    TaskStatus.DRAFT: "Not sent yet.",
+    TaskStatus.REQUESTED: "Sent. We will get back to you soon.",
+    TaskStatus.ACCEPTED: "Your case manager is on it.",
+    TaskStatus.IN_PROGRESS: "We are working on it.",
+    TaskStatus.ON_HOLD: "On hold for now.",
+    TaskStatus.COMPLETED: "Done.",
+    TaskStatus.FAILED: "We could not arrange it.",
+    TaskStatus.REJECTED: "We cannot help with this one.",
+    TaskStatus.CANCELLED: "Cancelled.",
+    TaskStatus.ENTERED_IN_ERROR: "Removed. It was made by mistake.",
+}
+OTHER_LABELS = {OtherNeed(value): label for value, label in OTHER_CHOICES}
+HOUSING_LABELS = {HousingSituation(value): label for value, label in HOUSING_CHOICES}
+URGENCY_LABELS = {
+    Urgency.URGENT: "Urgent",
+    Urgency.SOON: "Soon",
+    Urgency.ROUTINE: "Routine",
+}
+SHORT = 300
+LONG = 2000
+
+
+def _text(max_len: int, message: str | None = None) -> list:
+    """Required (with `message`) or optional text of at most `max_len` letters."""
+    checks = [DataRequired(message)] if message else [Optional()]
+    too_long = f"Please keep it under {max_len} letters."
+    return [*checks, Length(max=max_len, message=too_long)]
+
+
+class RideForm(FlaskForm):
+    ride_date = DateField(
+        "What day do you need the ride?",
+        validators=[InputRequired("Choose the day.")],
+    )
+    ride_time = TimeField(
+        "What time do you need to be picked up?",
+        validators=[InputRequired("Choose the time.")],
+        description="For example: 8:15 AM.",
+    )
+    pickup = StringField(
+        "Where should we pick you up?",
+        validators=_text(SHORT, "Write the pickup address."),
+        description="Street, number and town.",
+    )
+    destination = StringField(
+        "Where are you going?",
+        validators=_text(SHORT, "Write where you are going."),
+        description="For example: the program, or a doctor's office and its address.",
+    )
+    wheelchair = BooleanField("I use a wheelchair")
+    access_needs = StringField(
+        "Anything else the driver should know? (optional)",
+        validators=_text(SHORT),
+        description="For example: I use a walker, or I need help with steps.",
+    )
+    companions = StringField(
+        "Who is coming with you? (optional)",
+        validators=_text(200),
+        description="For example: my 5-year-old son. Leave it empty if you come alone.",
+    )
+    details = TextAreaField(
+        "Anything else? (optional)",
+        validators=_text(LONG),
+    )
+
+
+class HousingForm(FlaskForm):
+    situation = RadioField(
+        "Where are you living now?",
+        choices=HOUSING_CHOICES,
+        validators=[InputRequired("Choose the one that fits best.")],
+    )
+    urgency = RadioField(
+        "How soon do you need help?",
+        choices=URGENCY_CHOICES,
+        validators=[InputRequired("Choose how soon.")],
+    )
+    details = TextAreaField(
+        "What would help?",
+        validators=_text(LONG, "Tell us a little about what would help."),
+        description="For example: help with rent this month, or a bed for tonight.",
+    )
+
+
+class OtherForm(FlaskForm):
+    need = RadioField(
+        "What do you need help with?",
+        choices=OTHER_CHOICES,
+        validators=[InputRequired("Choose one.")],
+    )
+    urgency = RadioField(
+        "How soon do you need help?",
+        choices=URGENCY_CHOICES,
+        validators=[InputRequired("Choose how soon.")],
+    )
+    details = TextAreaField(
+        "Tell us more",
+        validators=_text(LONG, "Tell us a little more."),
+        description="What is going on, and what would help?",
+    )
+
+
+class AddInfoForm(FlaskForm):
+    text = TextAreaField(
+        "Add something to your request",
+        validators=_text(LONG, "Write what you want to add."),
+        description="Your case manager will see it.",
+    )
+
+
+class CancelForm(FlaskForm):
+    reason = RadioField(
+        "Why are you cancelling?",
+        choices=CANCEL_CHOICES,
+        validators=[InputRequired("Choose a reason.")],
+    )
+
+
+class UpdateForm(FlaskForm):
+    version = IntegerField(validators=[InputRequired("Reload the page.")])
+    status = SelectField("Status", validators=[InputRequired("Choose a status.")])
+    reason = StringField(
+        "Reason (the patient sees this)",
+        validators=_text(SHORT),
+        description="Needed for rejected, cancelled, on hold and failed.",
+    )
+    urgency = SelectField(
+        "Urgency",
+        choices=[(str(int(u)), label) for u, label in URGENCY_LABELS.items()],
+    )
+    note = TextAreaField(
+        "Note (optional)",
+        validators=_text(4000),
+    )
+    note_visible = BooleanField("The patient can read this note")
+    outcome = SelectField(
+        "Outcome",
+        choices=[("", "Not yet")]
+        + [(o.value, label) for o, label in OUTCOME_LABELS.items()],
+        default="",
+        description="Needed for completed and failed.",
+    )
+    outcome_note = TextAreaField(
+        "What was arranged (optional)",
+        validators=_text(LONG),
+    )
+
+
+class ReassignForm(FlaskForm):
+    version = IntegerField(validators=[InputRequired("Reload the page.")])
+    to = SelectField("Give it to", validate_choice=True)
+    why = StringField(
+        "Why? (staff only)",
+        validators=[
+            DataRequired("Write why."),
+            Length(min=3, max=SHORT, message="Write 3 to 300 letters."),
+        ],
+    )
+
+
+class AwayForm(FlaskForm):
+    back_on = DateField(
+        "I am back on",
+        validators=[Optional()],
+        description="New requests go to other case managers until then.",
+    )
+
+
+HOURS = [Optional(), NumberRange(min=1, max=999, message="1 to 999 hours.")]
+
+
+def sla_form_class(keys: list[str]) -> type[FlaskForm]:
+    """A form with a contact and a resolve field for every kind-urgency key."""
+    fields = {}
+    for key in keys:
+        fields[f"{key}_contact"] = IntegerField(
+            "First contact within (opening hours)",
+            validators=[
+                InputRequired("Enter a number of hours."),
+                NumberRange(min=1, max=999, message="1 to 999 hours."),
+            ],
+        )
+        fields[f"{key}_resolve"] = IntegerField(
+            "Resolved within (opening hours, optional)", validators=HOURS
+        )
+    fields["marker"] = HiddenField(default="sla")
+    return type("SlaForm", (FlaskForm,), fields)
