@@ -26,7 +26,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from py_vapid import Vapid
-from pywebpush import WebPusher, WebPushException
 
 from portal.blueprints.notifications.kinds import KINDS
 from portal.blueprints.notifications.models import NotificationKind
@@ -407,7 +406,10 @@ class PushConnections:
 
 async def send_push(job: PushJob, connections: PushConnections) -> PushResult:
     """Encrypt (aes128gcm) and post one message with pywebpush; never raises."""
+    # Imported here: only the worker sends, and pywebpush brings aiohttp and requests
+    # (about 20 MB) that a web process has no use for.
     import aiohttp
+    from pywebpush import WebPusher, WebPushException
 
     subscription = {
         "endpoint": job.endpoint,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal import db
@@ -278,9 +278,31 @@ def unread_count_statement(user_id: str):
     return select(func.count()).select_from(unread)
 
 
+# The same COUNT built once, with its values passed at execution time: building the
+# statement costs more than running it. Another query may carry it as a scalar
+# subquery and pass `unread_count_params(user_id)` with its own parameters.
+UNREAD_COUNT = select(func.count()).select_from(
+    select(Notification.id)
+    .where(
+        Notification.recipient_id == bindparam("bell_user"),
+        or_(
+            Notification.expires_at.is_(None),
+            Notification.expires_at > bindparam("bell_now"),
+        ),
+        Notification.read_at.is_(None),
+    )
+    .limit(COUNT_CAP)
+    .subquery()
+)
+
+
+def unread_count_params(user_id: str) -> dict:
+    return {"bell_user": user_id, "bell_now": utcnow()}
+
+
 def unread_count(user_id: str) -> int:
     """Unread notifications for the bell: one COUNT over at most 100 index rows."""
-    return db.session.scalar(unread_count_statement(user_id)) or 0
+    return db.session.scalar(UNREAD_COUNT, unread_count_params(user_id)) or 0
 
 
 def list_notifications(user: User) -> list[Notification]:
