@@ -4,11 +4,13 @@ daily check-in; each once, only inside its window, only for active patients."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from portal import db
+from portal.blueprints.checkins.models import CheckIn, Medication
 from portal.blueprints.notifications import reminders
 from portal.blueprints.notifications.models import Notification, NotificationKind
 from portal.blueprints.staff.models import EnrollmentStatus
@@ -100,13 +102,20 @@ def test_checkin_reminders_skip_discharged_held_and_already_checked_in(world):
             track_id=world.track.id,
             status=status,
         )
-    reminders.CHECKIN_DONE.append(lambda ids, day: {world.patient.id})
-    try:
-        made = reminders.make_checkin_reminders(
-            world.program.id, _at(11), CHECKIN_WINDOW
+    db.session.add(
+        CheckIn(
+            patient_id=world.patient.id,
+            local_date=_at(11).date(),
+            mood=5,
+            craving=2,
+            sleep_hours=Decimal("7.5"),
+            medication=Medication.YES,
+            feels_safe=True,
+            idempotency_key="reminder-test-checkin",
         )
-    finally:
-        reminders.CHECKIN_DONE.clear()
+    )
+    db.session.flush()
+    made = reminders.make_checkin_reminders(world.program.id, _at(11), CHECKIN_WINDOW)
     recipients = {n.recipient_id for n in _reminders(NotificationKind.CHECKIN_REMINDER)}
     assert made == 2 and recipients == {world.patient_b.id, extra[2].id}
 

@@ -40,11 +40,30 @@ from portal.blueprints.staff.models import (
 from portal.db import utcnow
 from portal.worker import task
 
-# The page a check-in reminder opens; the check-in feature may point it elsewhere.
-CHECKIN_PATH = "/"
-# Functions (patient ids, local day) -> ids that need no check-in reminder that day,
-# e.g. those who already checked in. The check-in feature registers one.
+# The page a check-in reminder opens (the check-in feature's form).
+CHECKIN_PATH = "/check-in"
+# Functions (patient ids, local day) -> ids that need no check-in reminder that day.
 CHECKIN_DONE: list[Callable[[list[str], date], set[str]]] = []
+
+
+def checked_in_already(patient_ids: list[str], day: date) -> set[str]:
+    """Patients who have done that day's check-in: a reminder would only nag."""
+    from portal.blueprints.checkins.models import CheckIn
+
+    done: set[str] = set()
+    for start in range(0, len(patient_ids), 500):
+        done.update(
+            db.session.scalars(
+                select(CheckIn.patient_id).where(
+                    CheckIn.local_date == day,
+                    CheckIn.patient_id.in_(patient_ids[start : start + 500]),
+                )
+            )
+        )
+    return done
+
+
+CHECKIN_DONE.append(checked_in_already)
 
 
 def _config(app: Flask, name: str, default: str) -> str:
