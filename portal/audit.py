@@ -136,6 +136,39 @@ def audit(
     return AuditRecord(row_id, values["row_hash"])
 
 
+def audit_many(
+    action: str,
+    data_kind: str,
+    subjects: list[tuple[str | None, str | None]],
+    *,
+    actor=None,
+    detail: str | None = None,
+) -> int:
+    """One audit row per (patient_id, object_id), all in one statement: a list page
+    audits every patient's row it shows without a query per row."""
+    if not subjects:
+        return 0
+    if actor is None and has_request_context():
+        actor = g.get("actor")
+    common = {
+        "at": utcnow(),
+        "actor_id": getattr(actor, "id", None),
+        "actor_role": actor.role.value if actor is not None else None,
+        "action": action,
+        "data_kind": data_kind,
+        "ip": request.remote_addr if has_request_context() else None,
+        "outcome": Outcome.ALLOWED.value,
+        "detail": detail,
+    }
+    rows = []
+    for patient_id, object_id in subjects:
+        values = {**common, "patient_id": patient_id, "object_id": object_id}
+        values["row_hash"] = _hash_of(values)
+        rows.append(values)
+    db.session.execute(insert(AuditEvent.__table__), rows)
+    return len(rows)
+
+
 @cache
 def _insert_statement():
     table = AuditEvent.__table__
