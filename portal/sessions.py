@@ -158,6 +158,8 @@ def persist_session(session: ServerSession, ip: str | None) -> None:
         return
     if session.modified:
         session.row.data = dict(session)
+    if getattr(session, "passive", False):
+        return  # a background poll (messages' "anything new?") is not activity
     if now - session.row.last_seen_at > LAST_SEEN_GRANULARITY:
         session.row.last_seen_at = now
 

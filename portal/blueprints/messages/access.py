@@ -24,6 +24,7 @@ from portal.blueprints.messages.models import (
     MessageConsent,
     MessageThread,
     PeerAvailability,
+    ThreadRead,
 )
 from portal.blueprints.staff.models import (
     AccessGrant,
@@ -33,12 +34,39 @@ from portal.blueprints.staff.models import (
     StaffMembership,
     TeamRole,
 )
+from portal.db import utcnow
 
 CLINICIANS = frozenset({Role.THERAPIST, Role.PRESCRIBER, Role.NURSE, Role.DIRECTOR})
 
 
 def actor_param():
     return bindparam("actor_id")
+
+
+def params(actor: User, **more) -> dict:
+    """The bound values of these statements for one actor."""
+    return {"actor_id": actor.id, "now": utcnow(), **more}
+
+
+def looks_like_id(value: str | None) -> bool:
+    return bool(value) and len(value) == 36 and value.count("-") == 4
+
+
+def my_read():
+    """How far the actor has read the thread (NULL before their first visit)."""
+    return (
+        select(ThreadRead.last_read_seq)
+        .where(
+            ThreadRead.thread_id == MessageThread.id,
+            ThreadRead.user_id == actor_param(),
+        )
+        .scalar_subquery()
+    )
+
+
+def my_unread():
+    """Messages in the thread after the actor's read pointer."""
+    return MessageThread.last_seq - func.coalesce(my_read(), 0)
 
 
 def _not_away(availability):

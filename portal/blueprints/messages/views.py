@@ -22,7 +22,7 @@ from sqlalchemy import select
 from portal import db
 from portal.audit import Outcome, audit
 from portal.blueprints.auth.models import Role, User
-from portal.blueprints.messages import services
+from portal.blueprints.messages import access, caseload, services
 from portal.blueprints.messages.forms import (
     AwayForm,
     ContactForm,
@@ -84,17 +84,11 @@ def navigation_counts():
 
 
 def _count_for_header(actor: User) -> int:
-    from portal.blueprints.notifications.services import unread_count_statement
-
-    messages = services.unread_messages_subquery(actor)
-    if messages is None:
+    counts = caseload.header_counts(actor)
+    if counts is None:
         return 0
-    bell = unread_count_statement(actor.id).scalar_subquery()
-    notes, unread = db.session.execute(
-        select(bell, messages), services.unread_params(actor)
-    ).one()
-    g.setdefault("unread_notifications", notes or 0)
-    return unread or 0
+    g.setdefault("unread_notifications", counts[0])
+    return counts[1]
 
 
 def _wants_fragment() -> bool:
@@ -112,9 +106,15 @@ def _invalid() -> int:
 def _load_or_404(thread_id: str) -> services.LoadedThread:
     loaded = services.load_thread(current_actor(), thread_id)
     if loaded is None:
-        audit("read", "message", object_id=None, outcome=Outcome.DENIED)
-        abort(404)
+        _denied(thread_id)
     return loaded
+
+
+def _denied(thread_id: str, detail: str | None = None):
+    """Audit a refused thread (its id only when it is one) and answer 404."""
+    known = thread_id if access.looks_like_id(thread_id) else None
+    audit("read", "message", object_id=known, outcome=Outcome.DENIED, detail=detail)
+    abort(404)
 
 
 def _int_arg(name: str) -> int | None:
@@ -156,7 +156,7 @@ def _start_conversation(actor: User):
     if not form.validate_on_submit():
         abort(404)
     patient_id = form.patient_id.data
-    if not services.may_start(actor, patient_id):
+    if not caseload.may_start(actor, patient_id):
         audit("create", "message", patient_id=None, outcome=Outcome.DENIED)
         abort(404)
     thread = services.open_thread(patient_id)
@@ -230,7 +230,7 @@ def _thread_page(actor, loaded, conversation, form, crisis: bool = False) -> dic
 
 
 def _patient_page(actor, ctx, loaded, form) -> dict:
-    readers = services.readers_of(actor.id)
+    readers = caseload.readers_of(actor.id)
     return {
         "loaded": loaded,
         "ctx": ctx,
@@ -252,7 +252,7 @@ def _staff_page(actor, loaded, form) -> dict:
         "loaded": loaded,
         "ctx": loaded.ctx,
         "form": form,
-        "readers": services.readers_of(thread.patient_id),
+        "readers": caseload.readers_of(thread.patient_id),
         "outlook": None,
         "flags": flags,
         "flag_form": FlagForm(formdata=None, prefix="flag"),
@@ -298,8 +298,7 @@ def updates(thread_id: str):
     actor = current_actor()
     version = services.poll_version(actor, thread_id)
     if version is None:
-        audit("read", "message", outcome=Outcome.DENIED, detail="updates")
-        abort(404)
+        _denied(thread_id, "updates")
     etag = services.make_etag(*version)
     if request.if_none_match.contains(etag):
         response = make_response("", 304)
@@ -347,18 +346,38 @@ def _changes(actor: User, thread_id: str, etag: str):
 # ---- staff: inbox, flags, contacts ---------------------------------------------------
 
 
-def _inbox(actor: User):
-    rows = services.inbox(actor)
+def _inbox(actor: User, oob: bool = False):
+    rows = caseload.inbox(actor)
     page = {
+        "oob": oob,
+        "etag": caseload.inbox_version(actor),
         "rows": rows,
-        "startable": services.startable(actor),
-        "availability": services.availability_of(actor)
+        "startable": caseload.startable(actor),
+        "availability": caseload.availability_of(actor)
         if actor.role is Role.PEER
         else None,
-        "covering_for": services.covering_for(actor),
+        "covering_for": caseload.covering_for(actor),
     }
-    template = "messages/_inbox.html" if _wants_fragment() else "messages/inbox.html"
+    template = (
+        "messages/_inbox.html" if oob or _wants_fragment() else "messages/inbox.html"
+    )
     return render_template(template, **page)
+
+
+@bp.route("/messages/inbox/updates")
+@requires(Permission.MESSAGES_STAFF)
+def inbox_updates():
+    """Polled by an open inbox: 304 (one query) when nothing changed, else the inbox
+    (swapped in out of band)."""
+    session.passive = True  # a poll is not activity: the idle timeout still applies
+    actor = current_actor()
+    etag = caseload.inbox_version(actor)
+    if request.if_none_match.contains(etag):
+        response = make_response("", 304)
+    else:
+        response = make_response(_inbox(actor, oob=True))
+    response.set_etag(etag)
+    return response
 
 
 @bp.route("/messages/<thread_id>/flag", methods=["POST"])
@@ -435,7 +454,7 @@ def _staff_form_error(actor, loaded, **forms):
 def sharing():
     """Choose which members of the care team may read and write in the conversation."""
     actor = current_actor()
-    readers = services.readers_of(actor.id)
+    readers = caseload.readers_of(actor.id)
     form = SharingForm()
     if form.validate_on_submit():
         chosen = set(request.form.getlist("share"))
@@ -458,8 +477,8 @@ def sharing():
 def away():
     """Set yourself away, and choose the peer who covers your patients' messages."""
     actor = current_actor()
-    row = services.availability_of(actor)
-    choices = services.cover_choices(actor)
+    row = caseload.availability_of(actor)
+    choices = caseload.cover_choices(actor)
     form = AwayForm(
         data={"status": "away" if row.away else "here", "covering_id": row.covering_id}
         if request.method == "GET"
@@ -471,10 +490,10 @@ def away():
     error = None
     if form.validate_on_submit():
         try:
-            services.set_away(
+            caseload.set_away(
                 actor, form.status.data == "away", form.covering_id.data or None
             )
-        except services.CoverError as problem:
+        except caseload.CoverError as problem:
             error = str(problem)
         else:
             return redirect(url_for("messages.index"), code=303)
