@@ -56,6 +56,8 @@ def _register_blueprints(app: Flask) -> None:
     from portal.blueprints.messages.views import bp as messages_bp
     from portal.blueprints.needs.views import bp as needs_bp
     from portal.blueprints.notifications.views import bp as notifications_bp
+    from portal.blueprints.record.api import bp as fhir_bp
+    from portal.blueprints.record.views import bp as record_bp
     from portal.blueprints.schedule.views import bp as schedule_bp
     from portal.blueprints.shell.views import bp as shell_bp
     from portal.blueprints.staff.views import bp as staff_bp
@@ -64,6 +66,8 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     app.register_blueprint(messages_bp)
     app.register_blueprint(needs_bp)
+    app.register_blueprint(record_bp)
+    app.register_blueprint(fhir_bp)
 
 
 def _mark_static_public(app: Flask) -> None:

@@ -157,3 +157,9 @@ def worker_command(once: bool) -> None:
     from portal.worker import run_worker
 
     run_worker(current_app._get_current_object(), once=once)
+
+
+# The record feature's EHR clients (`portal fhir-client add|list|revoke`).
+from portal.blueprints.record.cli import fhir_client_group  # noqa: E402
+
+main.add_command(fhir_client_group)

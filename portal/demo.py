@@ -176,6 +176,7 @@ def create_demo(session: Session) -> bool:
     _demo_checkins(session, program, patients)
     _demo_needs(session, program, users, patients)
     _demo_messages(session, program, users, patients)
+    _demo_record(session, program, patients)
     return True
 
 
@@ -184,6 +185,13 @@ def _demo_messages(session, program, users, patients) -> None:
     from portal.blueprints.messages.demo import create_demo_messages
 
     create_demo_messages(session, program, users, patients)
+
+
+def _demo_record(session, program, patients) -> None:
+    """A registered EHR (County Clinic) and one patient's consent to it."""
+    from portal.blueprints.record.demo import create_demo_record
+
+    create_demo_record(session, program, patients)
 
 
 def _demo_needs(session, program, users, patients) -> None:

@@ -40,6 +40,12 @@ from portal.blueprints.notifications.models import (
     PushSubscription,
     ReminderRun,
 )
+from portal.blueprints.record.models import (
+    Disclosure,
+    FhirClient,
+    FhirToken,
+    RecordConsent,
+)
 from portal.blueprints.schedule.models import (
     Appointment,
     Attendance,
@@ -57,6 +63,10 @@ from portal.blueprints.staff.models import (
 from portal.db import Base
 
 __all__ = [
+    "Disclosure",
+    "FhirClient",
+    "FhirToken",
+    "RecordConsent",
     "CrisisPhraseList",
     "Message",
     "MessageConsent",

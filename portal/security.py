@@ -127,6 +127,26 @@ def public(view: Callable) -> Callable:
     return view
 
 
+# ---- record: system API (FHIR) -------------------------------------------------------
+
+
+def system_api(scope_resource: str) -> Callable:
+    """Declare a route for EHR clients with bearer tokens, not sessions: the session
+    check is skipped (no signed-in user can use it) and the view itself checks the
+    token for the SMART scope `system/<scope_resource>.read`."""
+
+    def decorate(view: Callable) -> Callable:
+        view.required_permissions = frozenset({f"system/{scope_resource}.read"})
+        view.is_public = True
+        view.system_scope = scope_resource
+        return view
+
+    return decorate
+
+
+# ---- /record: system API -------------------------------------------------------------
+
+
 def current_actor() -> User:
     return g.actor
 

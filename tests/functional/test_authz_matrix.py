@@ -61,6 +61,14 @@ def _fill(world, other_group, rule) -> dict[str, dict]:
 
             own[arg] = thread_id_for(world.patient, world.staff[Role.PEER])
             other[arg] = thread_id_for(world.patient_c, world.patient_c)
+        elif arg == "consent_id":
+            from tests.functional.record_fixtures import consent_id_for
+
+            own[arg] = consent_id_for(world.patient, world.program)
+            other[arg] = consent_id_for(world.patient_c, world.other_program)
+        elif arg in ("resource_id", "unknown"):
+            # FHIR routes answer to bearer tokens only (tests/functional/test_fhir_*).
+            own[arg], other[arg] = world.patient.id, world.patient_c.id
         elif arg in (
             "token",
             "subject",

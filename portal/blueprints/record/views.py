@@ -1,0 +1,303 @@
+"""The staff timeline; the patient's own record, their sharing choices (Part 2
+consent) and the list of who received their record."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+
+from portal import db
+from portal.audit import audit
+from portal.blueprints.checkins.instruments import QUESTIONNAIRES
+from portal.blueprints.record import own_copy, sharing
+from portal.blueprints.record.fhir.common import FHIR_JSON
+from portal.blueprints.record.fhir.service_request import what_was_asked
+from portal.blueprints.record.forms import share_form
+from portal.blueprints.record.kinds import (
+    CLINICAL_KINDS,
+    PATIENT_LABELS,
+    RESOURCE_WORDS,
+    STAFF_LABELS,
+    RecordKind,
+)
+from portal.blueprints.record.models import FhirClient, RecordConsent
+from portal.blueprints.record.timeline import TIMELINE_SOURCES, build_timeline
+from portal.blueprints.schedule.services import (
+    APPOINTMENT_TITLES,
+    load_patient_context,
+)
+from portal.blueprints.staff.models import Enrollment, Program
+from portal.db import utcnow
+from portal.security import (
+    Permission,
+    current_actor,
+    has_permission,
+    load_patient_or_404,
+    requires,
+)
+
+bp = Blueprint("record", __name__)
+
+DEFAULT_DAYS = 30
+REFUSAL_WORDS = {
+    "no-consent": "you had not agreed to share with them",
+    "revoked": "you had stopped sharing with them",
+    "expired": "your sharing with them had ended",
+    "not-covered": "you had not agreed to share that kind of information",
+}
+
+
+def _wants_fragment() -> bool:
+    """htmx asks for part of a page; a boosted link or form gets the whole page."""
+    return bool(request.headers.get("HX-Request")) and not request.headers.get(
+        "HX-Boosted"
+    )
+
+
+# ---- staff: the timeline -------------------------------------------------------------
+
+
+@dataclass
+class TimelineFilter:
+    kinds: list[RecordKind]
+    first: date
+    last: date
+    problem: str | None = None
+
+
+def visible_kinds(actor) -> list[RecordKind]:
+    """Clinicians see everything; peers and case managers see the non-clinical kinds."""
+    clinician = has_permission(actor, Permission.CHECKINS_READ)
+    return [
+        kind for kind in TIMELINE_SOURCES if clinician or kind not in CLINICAL_KINDS
+    ]
+
+
+def read_filter(args, allowed: list[RecordKind], today: date) -> TimelineFilter:
+    """Kinds and dates from the query string; bad dates fall back with a message."""
+    chosen = [k for k in allowed if k.value in args.getlist("kind")] or allowed
+    problem = None
+    try:
+        last = date.fromisoformat(args["to"]) if args.get("to") else today
+        first = (
+            date.fromisoformat(args["from"])
+            if args.get("from")
+            else last - timedelta(days=DEFAULT_DAYS - 1)
+        )
+    except ValueError:
+        first, last = today - timedelta(days=DEFAULT_DAYS - 1), today
+        problem = "Those dates were not understood. Showing the last 30 days."
+    if first > last:
+        first, last = last, first
+    return TimelineFilter(chosen, first, last, problem)
+
+
+def _program_tz(patient_id: str) -> ZoneInfo:
+    """The zone of the patient's latest program (discharged patients have one too)."""
+    zone = db.session.scalar(
+        select(Program.timezone)
+        .join(Enrollment, Enrollment.program_id == Program.id)
+        .where(Enrollment.patient_id == patient_id)
+        .order_by(Enrollment.admitted_on.desc())
+        .limit(1)
+    )
+    return ZoneInfo(zone or "UTC")
+
+
+@bp.route("/staff/patients/<patient_id>/timeline")
+@requires(Permission.STAFF_PATIENTS)
+def timeline(patient_id: str):
+    """One patient's record, newest first, filtered by kind and date; audited."""
+    person = load_patient_or_404(patient_id, "timeline")
+    actor, tz = current_actor(), _program_tz(person.id)
+    allowed = visible_kinds(actor)
+    today = utcnow().astimezone(tz).date()
+    chosen = read_filter(request.args, allowed, today)
+    result = build_timeline(
+        actor, person.id, chosen.kinds, chosen.first, chosen.last, tz
+    )
+    audit(
+        "read",
+        "timeline",
+        patient_id=person.id,
+        detail=f"{','.join(chosen.kinds)} {chosen.first}..{chosen.last}",
+    )
+    template = "record/_timeline.html" if _wants_fragment() else "record/timeline.html"
+    return render_template(
+        template,
+        person=person,
+        timeline=result,
+        chosen=chosen,
+        allowed=allowed,
+        labels=STAFF_LABELS,
+        tz=tz,
+    )
+
+
+# ---- patient: my record --------------------------------------------------------------
+
+
+def _patient_context():
+    ctx = load_patient_context(current_actor().id)
+    if ctx is None:
+        return None
+    return ctx
+
+
+@bp.route("/my-record")
+@requires(Permission.PATIENT_SELF)
+def my_record():
+    """The patient's whole record as a page they can read and print."""
+    actor, ctx = current_actor(), _patient_context()
+    audit("read", "record", patient_id=actor.id)
+    if ctx is None:
+        return render_template("schedule/not_enrolled.html")
+    return render_template(
+        "record/my_record.html",
+        record=own_copy.load_own_record(actor, ctx),
+        ctx=ctx,
+        labels=PATIENT_LABELS,
+        questionnaires=QUESTIONNAIRES,
+        appointment_titles=APPOINTMENT_TITLES,
+        printed_at=utcnow().astimezone(ctx.tz),
+        need_words=what_was_asked,
+    )
+
+
+@bp.route("/my-record/download")
+@requires(Permission.PATIENT_SELF)
+def download_record():
+    """The patient's record as a FHIR R4 Bundle file, never cached."""
+    actor, ctx = current_actor(), _patient_context()
+    if ctx is None:
+        abort(404)
+    record = own_copy.load_own_record(actor, ctx)
+    base = request.url_root.rstrip("/") + "/fhir"
+    canonical = os.environ.get("PORTAL_FHIR_CANONICAL") or current_app.config.get(
+        "FHIR_CANONICAL", base
+    )
+    body = own_copy.own_bundle(record, base, canonical)
+    audit(
+        "export",
+        "record",
+        patient_id=actor.id,
+        detail=f"{len(body.get('entry', []))} resources",
+    )
+    response = make_response(json.dumps(body, indent=1, ensure_ascii=False))
+    response.mimetype = FHIR_JSON
+    response.headers["Content-Disposition"] = 'attachment; filename="my-record.json"'
+    response.cache_control.no_store = True
+    response.cache_control.private = True
+    return response
+
+
+# ---- patient: sharing (Part 2 consent) -----------------------------------------------
+
+
+def _shareable_kinds() -> list[RecordKind]:
+    return [k for k in RecordKind if k in TIMELINE_SOURCES or k is RecordKind.ACCESS]
+
+
+@bp.route("/sharing", methods=["GET", "POST"])
+@requires(Permission.PATIENT_SELF)
+def sharing_page():
+    """Who may receive my record, what they may receive, and until when."""
+    actor, ctx = current_actor(), _patient_context()
+    if ctx is None:
+        audit("read", "consent", patient_id=actor.id)
+        return render_template("schedule/not_enrolled.html")
+    recipients = sharing.recipients_for(ctx.program.id)
+    kinds = _shareable_kinds()
+    failed = None
+    if request.method == "POST" and ctx.program.substance_use:
+        failed = _give_consent(actor, recipients, kinds)
+        if failed is None:
+            return redirect(url_for("record.sharing_page"), code=303)
+    consents = sharing.consents_of(actor.id)
+    active = {c.client_id: c for c in consents if sharing.is_active(c)}
+    forms = {
+        r.id: failed
+        if failed and failed.recipient.data == r.id
+        else _prefilled(r.id, kinds, active.get(r.id))
+        for r in recipients
+    }
+    audit("read", "consent", patient_id=actor.id)
+    return render_template(
+        "record/sharing.html",
+        ctx=ctx,
+        recipients=recipients,
+        active=active,
+        forms=forms,
+        labels=PATIENT_LABELS,
+    ), (422 if failed else 200)
+
+
+def _prefilled(recipient_id: str, kinds, current: RecordConsent | None):
+    data = {"kinds": current.kind_list} if current else {}
+    form = share_form(recipient_id, kinds, formdata=None, data=data)
+    return form
+
+
+def _give_consent(actor, recipients: list[FhirClient], kinds):
+    """Save the consent the patient sent; the form back with errors if it had any."""
+    chosen = {r.id: r for r in recipients}
+    recipient_id = next(
+        (v for k, v in request.form.items() if k.endswith("recipient")), None
+    )
+    client = chosen.get(recipient_id or "")
+    if client is None:
+        abort(404)
+    form = share_form(client.id, kinds)
+    if not form.validate_on_submit():
+        return form
+    sharing.give_consent(actor, client, form.kinds.data, form.months.data)
+    flash(f"You are now sharing with {client.name}.")
+    return None
+
+
+@bp.route("/sharing/<consent_id>/stop", methods=["POST"])
+@requires(Permission.PATIENT_SELF)
+def stop_sharing(consent_id: str):
+    """Revoke a consent; it takes effect at once."""
+    actor = current_actor()
+    consent = (
+        db.session.get(RecordConsent, consent_id) if len(consent_id) == 36 else None
+    )
+    if consent is None or consent.patient_id != actor.id:
+        abort(404)
+    sharing.revoke_consent(actor, consent)
+    flash("You stopped sharing. Nothing more will be sent.")
+    return redirect(url_for("record.sharing_page"), code=303)
+
+
+@bp.route("/sharing/history")
+@requires(Permission.PATIENT_SELF)
+def disclosure_history():
+    """Who received my record (or was refused), when, and what kinds of data."""
+    actor = current_actor()
+    rows = sharing.disclosures_of(actor.id)
+    ctx = _patient_context()
+    audit("read", "disclosures", patient_id=actor.id)
+    return render_template(
+        "record/history.html",
+        rows=rows,
+        words=RESOURCE_WORDS,
+        refusal_words=REFUSAL_WORDS,
+        tz=ctx.tz if ctx else ZoneInfo("UTC"),
+    )
