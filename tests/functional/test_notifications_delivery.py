@@ -386,3 +386,17 @@ def test_a_closed_account_gets_no_pushes(add_device, world, outbox, push_service
     services.notify(world.patient, NotificationKind.NEW_MESSAGE)
     outbox.deliver_due()
     assert push_service.messages == [] and statuses() == {}
+
+
+def test_a_round_does_not_wait_forever_for_a_lost_answer(
+    add_device, world, outbox, push_service, monkeypatch, caplog
+):
+    add_device(world.patient)
+    add_device(world.patient)
+    services.notify(world.patient, NotificationKind.NEW_MESSAGE)
+    monkeypatch.setattr(outbox.connections, "send_all", lambda jobs, answer: None)
+    outbox.patience = 0.3
+    with caplog.at_level(logging.ERROR, logger="portal.push"):
+        assert outbox.deliver_due() == 0
+    assert "stopped waiting for 2 answers" in caplog.text and outbox.broken
+    assert statuses() == {"pending": 2}  # leased: another round takes them later

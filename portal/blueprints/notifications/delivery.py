@@ -71,9 +71,14 @@ class Outbox:
         self.connections = PushConnections(
             settings.concurrency, settings.connect_timeout, settings.read_timeout
         )
+        self.patience = settings.connect_timeout + settings.read_timeout + 30
+        self.broken = False
 
     @classmethod
     def for_app(cls, app: Flask) -> Outbox:
+        old = app.extensions.get("push_outbox")
+        if old is not None and old.broken:
+            del app.extensions["push_outbox"]
         if "push_outbox" not in app.extensions:
             settings, name = push_settings(app), app.config["APP_NAME"]
             app.extensions["push_outbox"] = cls(settings, name)
@@ -91,6 +96,7 @@ class Outbox:
         answers: queue.SimpleQueue[PushResult] = queue.SimpleQueue()
         finished: list[PushResult] = []
         in_flight, settled, last_write, more = 0, 0, clock.monotonic(), True
+        last_answer = clock.monotonic()
         while True:
             if more and in_flight < self.settings.concurrency:
                 if clock.monotonic() < deadline:
@@ -106,6 +112,13 @@ class Outbox:
                 received = self._collect(answers)
                 in_flight -= len(received)
                 finished += received
+                if received:
+                    last_answer = clock.monotonic()
+                elif clock.monotonic() - last_answer > self.patience:
+                    # Every send ends by its own timeouts; silence this long means
+                    # the sending loop is gone. Leases bring the rows back later.
+                    log.error("push round stopped waiting for %s answers", in_flight)
+                    self.broken, in_flight, more = True, 0, False
             if finished and (
                 not in_flight or clock.monotonic() - last_write > FLUSH_EVERY
             ):
