@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from portal import db
 from portal.audit import audit
@@ -328,41 +328,53 @@ class TodayStatus:
     due: list[DueScreener]
 
 
-def today_status(patient_id: str, ctx: PatientContext) -> TodayStatus:
-    """Whether today's check-in is done and which screeners are due, in one query."""
+DEFAULT_SCHEDULE = {"admission": True, "every_days": 7, "discharge": True}
+
+
+def _build_today_status_statement():
+    """Built once: Today runs it on every visit; building costs more than running."""
     from portal.blueprints.checkins.models import RiskSettings
+
+    patient = bindparam("patient_id")
 
     def last(instrument: Instrument):
         return (
             select(func.max(ScreenerResponse.completed_at))
             .where(
-                ScreenerResponse.patient_id == patient_id,
+                ScreenerResponse.patient_id == patient,
                 ScreenerResponse.instrument == instrument,
             )
             .scalar_subquery()
         )
 
-    row = db.session.execute(
-        select(
-            select(func.count())
-            .select_from(CheckIn)
-            .where(
-                CheckIn.patient_id == patient_id, CheckIn.local_date == local_today(ctx)
-            )
-            .scalar_subquery(),
-            last(Instrument.PHQ9),
-            last(Instrument.GAD7),
-            select(RiskSettings.screener_schedule)
-            .where(RiskSettings.program_id == ctx.program.id)
-            .scalar_subquery(),
-        )
-    ).one()
-    checked, phq9, gad7, schedule = row
-    schedule = (
-        _as_dict(schedule)
-        or RiskSettings().screener_schedule
-        or {"admission": True, "every_days": 7, "discharge": True}
+    checked = (
+        select(func.count())
+        .select_from(CheckIn)
+        .where(CheckIn.patient_id == patient, CheckIn.local_date == bindparam("day"))
+        .scalar_subquery()
     )
+    schedule = (
+        select(RiskSettings.screener_schedule)
+        .where(RiskSettings.program_id == bindparam("program_id"))
+        .scalar_subquery()
+    )
+    return select(checked, last(Instrument.PHQ9), last(Instrument.GAD7), schedule)
+
+
+_TODAY_STATUS = _build_today_status_statement()
+
+
+def today_status(patient_id: str, ctx: PatientContext) -> TodayStatus:
+    """Whether today's check-in is done and which screeners are due, in one query."""
+    checked, phq9, gad7, schedule = db.session.execute(
+        _TODAY_STATUS,
+        {
+            "patient_id": patient_id,
+            "day": local_today(ctx),
+            "program_id": ctx.program.id,
+        },
+    ).one()
+    schedule = _as_dict(schedule) or DEFAULT_SCHEDULE
     due = [
         d
         for i, at in ((Instrument.PHQ9, phq9), (Instrument.GAD7, gad7))
