@@ -245,7 +245,12 @@ def sharing_page():
         active=active,
         forms=forms,
         labels=PATIENT_LABELS,
-    ), (422 if failed else 200)
+    ), _form_error_status() if failed else 200
+
+
+def _form_error_status() -> int:
+    """htmx swaps only 2xx answers: a form with mistakes is 200 to htmx, else 422."""
+    return 200 if request.headers.get("HX-Request") else 422
 
 
 def _prefilled(recipient_id: str, kinds, current: RecordConsent | None):
