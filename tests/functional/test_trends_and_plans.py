@@ -149,3 +149,45 @@ def test_caseload_puts_open_flags_first_with_scores_and_change(client, login_as,
     assert html.index(MARKERS["patient_b"]) < html.index(MARKERS["patient"])
     assert "Safety alert: open" in html
     assert "9 (x), -9 since admission" in html
+
+
+def test_caseload_page_uses_the_same_queries_with_more_patients(client, login_as, world,
+                                                                query_counter):
+    from tests import factories as f
+
+    login_as(Role.NURSE)
+
+    def count() -> int:
+        client.get("/staff")
+        query_counter["n"] = 0
+        assert client.get("/staff").status_code == 200
+        return query_counter["n"]
+
+    small = count()
+    for _ in range(30):
+        other = f.UserFactory()
+        f.EnrollmentFactory(patient_id=other.id, program_id=world.program.id,
+                            track_id=world.track.id)
+        f.CareTeamFactory(patient_id=other.id, staff_id=world.staff[Role.NURSE].id,
+                          team_role="nurse")
+    assert count() == small
+
+
+def test_a_flagged_patient_is_never_cut_from_a_long_caseload(client, login_as, world,
+                                                             monkeypatch):
+    from portal.blueprints.staff import services as staff_services
+    from tests import factories as f
+
+    monkeypatch.setattr(staff_services, "CASELOAD_LIMIT", 2)
+    for _ in range(3):  # newer admissions than patient A: they would fill the list
+        other = f.UserFactory()
+        f.EnrollmentFactory(patient_id=other.id, program_id=world.program.id,
+                            track_id=world.track.id, admitted_on=date.today())
+        f.CareTeamFactory(patient_id=other.id, staff_id=world.staff[Role.NURSE].id,
+                          team_role="nurse")
+    db.session.add(RiskFlag(patient_id=world.patient.id, program_id=world.program.id,
+                            open_key=world.patient.id, source="checkin", source_id="x"))
+    db.session.flush()
+    login_as(Role.NURSE)
+    html = client.get("/staff").get_data(as_text=True)
+    assert MARKERS["patient"] in html and "first 500" in html

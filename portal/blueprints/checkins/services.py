@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, exists, func, select
 
 from portal import db
 from portal.audit import audit
@@ -242,6 +242,14 @@ class CaseloadRow:
     @property
     def missed_last_7(self) -> int:
         return max(0, 7 - self.checkins_last_7)
+
+
+def open_flag_clause():
+    """SQL condition on Enrollment: the patient has an unresolved risk flag."""
+    from portal.blueprints.checkins.models import RiskFlag
+    from portal.blueprints.staff.models import Enrollment
+
+    return exists().where(RiskFlag.open_key == Enrollment.patient_id)
 
 
 def caseload(enrollments: list, today: date) -> list[CaseloadRow]:

@@ -22,7 +22,7 @@ class AccessReasonForm(FlaskForm):
             DataRequired("Write your reason."),
             Length(min=10, max=500, message="Write 10 to 500 characters."),
         ],
-        description="For example: covering for their therapist today. This is recorded.",
+        description="For example: covering for their therapist today. It is recorded.",
     )
 
 

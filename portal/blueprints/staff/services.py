@@ -39,8 +39,13 @@ def programs_of(staff: User) -> list[Program]:
     )
 
 
-def my_patients(staff: User) -> list[Enrollment]:
-    """Active enrollments of the patients in this staff member's circle."""
+CASELOAD_LIMIT = 500
+
+
+def my_patients(staff: User, first=None) -> list[Enrollment]:
+    """Active enrollments of the patients in this staff member's circle, at most
+    CASELOAD_LIMIT; `first` (a SQL condition) puts those patients before the cut."""
+    order = [first.desc()] if first is not None else []
     return list(
         db.session.scalars(
             select(Enrollment)
@@ -49,14 +54,14 @@ def my_patients(staff: User) -> list[Enrollment]:
                 Enrollment.status != EnrollmentStatus.DISCHARGED,
                 patient_circle_clause(staff),
             )
-            .order_by(Enrollment.admitted_on.desc())
-            .limit(500)
+            .order_by(*order, Enrollment.admitted_on.desc())
+            .limit(CASELOAD_LIMIT)
         ).unique()
     )
 
 
 def program_directory(staff: User) -> list[Enrollment]:
-    """Names only of the program's other patients, to open one with a recorded reason."""
+    """Names only of the program's other patients, to open one with a reason."""
     return list(
         db.session.scalars(
             select(Enrollment)
@@ -147,7 +152,7 @@ def program_today(staff: User) -> date:
     return utcnow().astimezone(tz).date()
 
 
-# ---- admin: accounts and enrollment ----------------------------------------------------
+# ---- admin: accounts and enrollment --------------------------------------------------
 
 
 class EnrollmentError(ValueError):
@@ -155,7 +160,7 @@ class EnrollmentError(ValueError):
 
 
 def enroll_patient(admin: User, program: Program, data: dict) -> tuple[User, str]:
-    """Create the patient's account, enrollment and care team; return the one-time code."""
+    """Create the account, enrollment and care team; return the one-time code."""
     email = normalize_email(data["email"])
     if db.session.scalar(select(User.id).where(User.email == email)):
         raise EnrollmentError("That email is already used by an account.")

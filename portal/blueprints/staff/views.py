@@ -6,9 +6,11 @@ from datetime import timedelta
 
 from flask import Blueprint, abort, redirect, render_template, url_for
 
-from portal.audit import audit
+from portal.audit import audit, audit_many
 from portal.blueprints.auth.models import Role
 from portal.blueprints.auth.services import deactivate_user, issue_enrollment_code
+from portal.blueprints.checkins.services import caseload as build_caseload
+from portal.blueprints.checkins.services import open_flag_clause
 from portal.blueprints.schedule import services as schedule
 from portal.blueprints.staff import services
 from portal.blueprints.staff.forms import (
@@ -36,21 +38,14 @@ def home():
     if actor.role is Role.ADMIN:
         return redirect(url_for("staff.admin_patients"))
     day = services.program_today(actor)
-    patients = services.my_patients(actor)
-    for enrollment in patients:
-        audit(
-            "read",
-            "enrollment",
-            patient_id=enrollment.patient_id,
-            object_id=enrollment.id,
-        )
-    caseload = None
-    if has_permission(actor, Permission.CHECKINS_READ):
-        from portal.blueprints.checkins.services import caseload as build_caseload
-
-        caseload = build_caseload(patients, day)
+    clinician = has_permission(actor, Permission.CHECKINS_READ)
+    flagged_first = open_flag_clause() if clinician else None
+    patients = services.my_patients(actor, first=flagged_first)
+    audit_many("read", "enrollment", [(e.patient_id, e.id) for e in patients])
+    caseload = build_caseload(patients, day) if clinician else None
     return render_template(
         "staff/home.html",
+        cut=len(patients) >= services.CASELOAD_LIMIT,
         caseload=caseload,
         patients=patients,
         day=day,
@@ -82,7 +77,7 @@ def patient(patient_id: str):
 @bp.route("/staff/directory")
 @requires(Permission.STAFF_ACCESS_REASON)
 def directory():
-    """Other patients of my programs, by name only; opening one needs a recorded reason."""
+    """Other patients of my programs, by name only; opening one needs a reason."""
     actor = current_actor()
     enrollments = services.program_directory(actor)
     audit("read", "directory", detail=f"{len(enrollments)} names")
