@@ -165,7 +165,9 @@ def audit_many(
         values = {**common, "patient_id": patient_id, "object_id": object_id}
         values["row_hash"] = _hash_of(values)
         rows.append(values)
-    db.session.execute(insert(AuditEvent.__table__), rows)
+    # With RETURNING, SQLAlchemy sends the rows as one multi-row INSERT (its cached
+    # "insertmanyvalues"); a plain executemany would be one execution per row.
+    db.session.execute(_insert_statement(), rows)
     return len(rows)
 
 

@@ -74,7 +74,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_needs_owner_status', ['owner_id', 'status'], unique=False)
         batch_op.create_index('ix_needs_patient_created', ['patient_id', 'created_at'], unique=False)
         batch_op.create_index('ix_needs_program_created', ['program_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_needs_queue', ['program_id', 'urgency', 'due_at'], unique=False, postgresql_where=sa.text("status IN ('requested', 'accepted', 'in-progress', 'on-hold')"), sqlite_where=sa.text("status IN ('requested', 'accepted', 'in-progress', 'on-hold')"))
+        batch_op.create_index('ix_needs_queue', ['program_id', 'urgency', 'due_at', 'created_at', 'id'], unique=False, postgresql_include=['owner_id', 'kind'], postgresql_where=sa.text("status IN ('requested', 'accepted', 'in-progress', 'on-hold')"), sqlite_where=sa.text("status IN ('requested', 'accepted', 'in-progress', 'on-hold')"))
 
     op.create_table('need_events',
     sa.Column('need_id', sa.String(length=36), nullable=False),

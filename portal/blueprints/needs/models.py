@@ -218,13 +218,18 @@ class Need(UUIDPk, Timestamps, Base):
     __tablename__ = "needs"
     __table_args__ = (
         # The triage queue: a program's open requests, most urgent and soonest first.
+        # It holds the sort order whole, and on PostgreSQL the filter columns too, so
+        # that the page and its counts read the index alone.
         Index(
             "ix_needs_queue",
             "program_id",
             "urgency",
             "due_at",
+            "created_at",
+            "id",
             postgresql_where=text(_OPEN_SQL),
             sqlite_where=text(_OPEN_SQL),
+            postgresql_include=["owner_id", "kind"],
         ),
         Index("ix_needs_program_created", "program_id", "created_at"),
         Index("ix_needs_patient_created", "patient_id", "created_at"),

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -496,12 +497,18 @@ class QueuePage:
     filter: QueueFilter = field(default_factory=QueueFilter)
 
 
-def _view_clause(view: str, staff: User, now: datetime):
+# The queue's statements are built once per filter and kind, with the staff member,
+# the time and the page as bound values: building a select costs more CPU than
+# running it (bench/README.md).
+STAFF_ID, NOW = bindparam("staff_id"), bindparam("now")
+
+
+def _view_clause(view: str):
     return {
         "all": None,
-        "mine": Need.owner_id == staff.id,
+        "mine": Need.owner_id == STAFF_ID,
         "unassigned": Need.owner_id.is_(None),
-        "overdue": Need.due_at < now,
+        "overdue": Need.due_at < NOW,
     }[view]
 
 
@@ -522,70 +529,83 @@ def _count(clause):
     )
 
 
-def _open_in_programs(staff: User):
-    return (
-        Need.program_id.in_(staff_program_ids(staff)),
-        Need.status.in_(OPEN_STATUSES),
+def _is_open():
+    """Open statuses as literals in the SQL: PostgreSQL then matches the queue index's
+    predicate even in a prepared statement's generic plan."""
+    values = [status.value for status in OPEN_STATUSES]
+    return Need.status.in_(
+        bindparam("open_statuses", values, expanding=True, literal_execute=True)
     )
+
+
+def _open_in_programs():
+    programs = select(StaffMembership.program_id).where(
+        StaffMembership.user_id == STAFF_ID
+    )
+    return (Need.program_id.in_(programs), _is_open())
 
 
 def triage_queue(staff: User, flt: QueueFilter, per_page: int = PER_PAGE) -> QueuePage:
     """One page of the open requests of the staff member's programs, most urgent and
     soonest due first, with the count of every filter: two queries and one audit."""
     now = utcnow()
-    view_counts, kind_counts = _queue_counts(staff, flt, now)
-    total = view_counts[flt.view]
-    pages = max(1, math.ceil(total / per_page))
+    values = {"staff_id": staff.id, "now": now}
+    counts = db.session.execute(_counts_statement(flt.view, flt.kind), values).one()
+    view_counts = {view: counts._mapping[view] for view in VIEWS}
+    kind_counts = {kind.value: counts._mapping[kind.value] for kind in NeedKind}
+    kind_counts["any"] = counts._mapping["any_kind"]
+    pages = max(1, math.ceil(view_counts[flt.view] / per_page))
     page = min(max(1, flt.page), pages)
-    rows = _queue_rows(staff, flt, now, per_page, (page - 1) * per_page)
+    values |= {"limit": per_page, "offset": (page - 1) * per_page}
+    rows = [
+        QueueRow(*row)
+        for row in db.session.execute(_page_statement(flt.view, flt.kind), values)
+    ]
     audit_many("read", "need", [(r.need.patient_id, r.need.id) for r in rows])
     flt.page = page
     return QueuePage(rows, view_counts, kind_counts, page, pages, now, flt)
 
 
-def _queue_counts(staff: User, flt: QueueFilter, now: datetime):
-    kind_clause = _kind_clause(flt.kind)
-    view_clause = _view_clause(flt.view, staff, now)
+@cache
+def _counts_statement(view: str, kind: NeedKind | None):
+    """Every filter's count in one pass: the views within the chosen kind, the kinds
+    within the chosen view."""
+    kind_clause, view_clause = _kind_clause(kind), _view_clause(view)
     columns = (
-        [
-            _count(_both(_view_clause(view, staff, now), kind_clause)).label(view)
-            for view in VIEWS
-        ]
-        + [
-            _count(_both(view_clause, _kind_clause(kind))).label(kind.value)
-            for kind in NeedKind
-        ]
+        [_count(_both(_view_clause(v), kind_clause)).label(v) for v in VIEWS]
+        + [_count(_both(view_clause, _kind_clause(k))).label(k.value) for k in NeedKind]
         + [_count(view_clause).label("any_kind")]
     )
-    row = (
-        db.session.execute(select(*columns).where(*_open_in_programs(staff)))
-        .one()
-        ._mapping
+    return select(*columns).where(*_open_in_programs())
+
+
+QUEUE_ORDER = (Need.urgency, Need.due_at.asc().nulls_last(), Need.created_at, Need.id)
+
+
+@cache
+def _page_statement(view: str, kind: NeedKind | None):
+    """The page's ids first, from the queue index alone; then names and time zone for
+    those rows only (joining before the LIMIT would join every open request)."""
+    page = (
+        select(Need.id)
+        .where(*_open_in_programs())
+        .order_by(*QUEUE_ORDER)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
     )
-    view_counts = {view: row[view] for view in VIEWS}
-    kind_counts = {kind.value: row[kind.value] for kind in NeedKind}
-    kind_counts["any"] = row["any_kind"]
-    return view_counts, kind_counts
-
-
-def _queue_rows(staff, flt, now, limit, offset) -> list[QueueRow]:
+    clause = _both(_view_clause(view), _kind_clause(kind))
+    if clause is not None:
+        page = page.where(clause)
+    page = page.subquery()
     patient, owner = aliased(User), aliased(User)
-    query = (
+    return (
         select(Need, patient.display_name, owner.display_name, Program.timezone)
+        .join(page, page.c.id == Need.id)
         .join(patient, patient.id == Need.patient_id)
         .outerjoin(owner, owner.id == Need.owner_id)
         .join(Program, Program.id == Need.program_id)
-        .where(*_open_in_programs(staff))
-        .order_by(
-            Need.urgency, Need.due_at.asc().nulls_last(), Need.created_at, Need.id
-        )
-        .limit(limit)
-        .offset(offset)
+        .order_by(*QUEUE_ORDER)
     )
-    clause = _both(_view_clause(flt.view, staff, now), _kind_clause(flt.kind))
-    if clause is not None:
-        query = query.where(clause)
-    return [QueueRow(*row) for row in db.session.execute(query).all()]
 
 
 def claim_need(staff: User, need: Need) -> bool:

@@ -338,11 +338,7 @@ def _staff_conflict(need_id: str, form: UpdateForm):
 
 
 def _reassign_form(view, formdata=None) -> ReassignForm:
-    form = (
-        ReassignForm(formdata=formdata)
-        if formdata is not None
-        else ReassignForm(formdata=None)
-    )
+    form = ReassignForm(formdata=formdata)  # None: a fresh form, not the posted one
     form.to.choices = [("", "Nobody: back to the queue")] + [
         (u.id, u.display_name) for u in services.program_case_managers(view.program.id)
     ]
@@ -370,9 +366,13 @@ def _staff_page(view, form, reassign_form, conflict=False, error=None, status=20
 @requires(Permission.NEEDS_TRIAGE)
 def claim(need_id: str):
     """Take an unassigned request; when someone else was first, say so."""
-    view = _staff_view_or_404(need_id)
-    if services.claim_need(current_actor(), view.need):
+    view, actor = _staff_view_or_404(need_id), current_actor()
+    if services.claim_need(actor, view.need):
         flash("This request is yours now.")
+    elif not view.need.is_open:
+        flash("This request is closed.")
+    elif view.need.owner_id == actor.id:
+        flash("This request is already yours.")
     else:
         flash("Someone else took this request first. See who has it below.")
     return redirect(url_for("needs.staff_need", need_id=need_id), code=303)
