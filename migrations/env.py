@@ -1,4 +1,4 @@
-"""Alembic environment: the portal's metadata, URL from the Alembic config or PORTAL_DATABASE_URL."""
+"""Alembic environment: the portal's metadata; the URL from the config or the env."""
 
 import os
 

@@ -25,7 +25,7 @@ CSP = (
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build an app: configuration, database, extensions, blueprints, hooks, errors, CLI."""
+    """Build an app: config, database, extensions, blueprints, hooks, errors, CLI."""
     app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
     app.config.update(build_config(Path(app.instance_path), config))
     engine = app.config.get("ENGINE") or db.make_engine(app.config["SQLALCHEMY_URL"])
@@ -62,7 +62,15 @@ def _register_blueprints(app: Flask) -> None:
     from portal.blueprints.shell.views import bp as shell_bp
     from portal.blueprints.staff.views import bp as staff_bp
 
-    for blueprint in (shell_bp, auth_bp, schedule_bp, staff_bp, notifications_bp, checkins_bp):
+    blueprints = (
+        shell_bp,
+        auth_bp,
+        schedule_bp,
+        staff_bp,
+        notifications_bp,
+        checkins_bp,
+    )
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.register_blueprint(messages_bp)
     app.register_blueprint(needs_bp)

@@ -55,7 +55,7 @@ class AuditEvent(Base):
 
 
 class AuditChainHead(Base):
-    """One row: the last sealed sequence number and hash (the sealer locks it, not requests)."""
+    """One row: the last sealed sequence and hash (locked by sealing, not requests)."""
 
     __tablename__ = "audit_chain_head"
 

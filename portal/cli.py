@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-
-import functools
 
 import click
 from flask import current_app

@@ -47,7 +47,8 @@ def build_config(instance_path: Path, overrides: dict | None = None) -> dict:
         "ARGON2_PROFILE": os.environ.get("PORTAL_ARGON2_PROFILE", "default"),
         "DEMO": os.environ.get("PORTAL_DEMO") == "1",
         "SESSION_COOKIE_SECURE": env == "production",
-        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the server-side session
+        # The CSRF token lives as long as the server-side session.
+        "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_HEADERS": ["X-CSRFToken"],
         "MAX_CONTENT_LENGTH": 256 * 1024,
     }

@@ -1,4 +1,4 @@
-"""Roles, permissions as data, the @requires/@public decorators and object-level policy."""
+"""Roles, permissions as data, @requires/@public, and object-level policy."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def has_permission(user: User | None, permission: str) -> bool:
 
 
 def requires(*permissions: str) -> Callable:
-    """Declare the permissions a view needs (any one of them); enforced before the view."""
+    """Declare the permissions a view needs (any one); enforced before the view."""
 
     def decorate(view: Callable) -> Callable:
         view.required_permissions = frozenset(permissions)
@@ -159,7 +159,7 @@ def staff_program_ids(staff: User) -> select:
 
 
 def patient_circle_clause(staff: User):
-    """SQL condition: the patient (Enrollment.patient_id) is in this staff member's circle.
+    """SQL condition: the patient (Enrollment.patient_id) is in this staff's circle.
 
     Care-team members see their assigned patients; the director sees the program's
     patients (oversight is their job); anyone else needs a recorded, unexpired reason.

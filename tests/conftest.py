@@ -87,8 +87,8 @@ def transaction(engine, app):
 
 @pytest.fixture
 def app_ctx(app):
-    """An application context for tests that call services directly (not around requests:
-    a request reuses a pushed context, and with it `g`)."""
+    """An application context for tests that call services directly (not around
+    requests: a request reuses a pushed context, and with it `g`)."""
     with app.app_context():
         yield
 
@@ -248,7 +248,7 @@ def world(transaction) -> World:
 
 @pytest.fixture
 def login_as(client, world):
-    """Sign the test client in as a role of the world (real forms, real second factor)."""
+    """Sign the client in as a role of the world (real forms, real second factor)."""
 
     def login(who: str | Role) -> User:
         user = _pick(world, who)

@@ -27,7 +27,7 @@ def _visible_text(html: str) -> str:
     return re.sub(r'value="[^"]*"', "", html)
 
 
-def _try_sign_in(client, email, password="wrong password!"):
+def _try_sign_in(client, email, password="wrong password!"):  # noqa: S107 - a test
     return post_form(client, "/sign-in", {"email": email, "password": password})
 
 
@@ -216,7 +216,7 @@ def _issue_code(user: User, hours: int = 72) -> str:
     return "ABCDE-23456"
 
 
-def _set_password(client, email, code, password="my own new password"):
+def _set_password(client, email, code, password="my own new password"):  # noqa: S107
     return post_form(
         client,
         "/set-password",

@@ -37,9 +37,7 @@ def _fill(world, other_group, rule) -> dict[str, dict]:
     """URL values for the 'own' object and the 'other' (out of circle) object."""
     own, other = {}, {}
     for arg in rule.arguments:
-        if arg == "patient_id":
-            own[arg], other[arg] = world.patient.id, world.patient_c.id
-        elif arg == "user_id":
+        if arg == "patient_id" or arg == "user_id":
             own[arg], other[arg] = world.patient.id, world.patient_c.id
         elif arg == "session_id":
             own[arg], other[arg] = world.group.id, other_group.id

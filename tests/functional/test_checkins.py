@@ -1,5 +1,5 @@
-"""Daily check-ins and screeners: stored once, scored on the server, errors keep what was
-typed, and every risk answer opens one flag per episode that reaches a human."""
+"""Daily check-ins and screeners: stored once, scored on the server, errors keep what
+was typed, and every risk answer opens one flag per episode that reaches a human."""
 
 from __future__ import annotations
 
@@ -180,9 +180,9 @@ def _screener(client, slug, answers, **extra):
     ("slug", "answers", "flagged"),
     [
         ("a", PHQ9_SAFE, False),
-        ("a", PHQ9_SAFE[:8] + ["1"], True),
-        ("a", PHQ9_SAFE[:8] + ["2"], True),
-        ("a", PHQ9_SAFE[:8] + ["3"], True),
+        ("a", [*PHQ9_SAFE[:8], "1"], True),
+        ("a", [*PHQ9_SAFE[:8], "2"], True),
+        ("a", [*PHQ9_SAFE[:8], "3"], True),
         ("b", ["3"] * 7, False),  # GAD-7 has no risk item
         ("c", ["0", "0", None, None, None, "0"], False),
         ("c", ["1", "0", None, None, None, "0"], True),
@@ -220,7 +220,7 @@ def test_cssrs_risk_level_follows_the_screener_triage(client, login_as, risk_wor
 
 def test_a_missing_screener_answer_keeps_the_others(client, login_as, risk_world):
     login_as(Role.PATIENT)
-    response = _screener(client, "a", PHQ9_SAFE[:4] + [None] + PHQ9_SAFE[5:])
+    response = _screener(client, "a", [*PHQ9_SAFE[:4], None, *PHQ9_SAFE[5:]])
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and "Question 5 needs an answer" in html
     assert re.search(r'name="q5"[^>]*value="3"(?! checked)', html)
@@ -231,7 +231,7 @@ def test_a_missing_screener_answer_keeps_the_others(client, login_as, risk_world
 def test_one_episode_per_patient_however_many_positives(client, login_as, risk_world):
     login_as(Role.PATIENT)
     post_form(client, "/check-in", checkin_data(feels_safe="no"))
-    _screener(client, "a", PHQ9_SAFE[:8] + ["2"])
+    _screener(client, "a", [*PHQ9_SAFE[:8], "2"])
     _screener(client, "c", ["1", "1", "0", "0", "0", "0"])
     flag = db.session.scalars(select(RiskFlag)).one()
     assert flag.positives == 3

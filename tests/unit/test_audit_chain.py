@@ -33,16 +33,14 @@ def test_sealed_chain_verifies(events):
 
 
 def test_rows_cannot_be_changed_or_deleted(events, transaction):
-    with pytest.raises(DBAPIError):
-        with db.session.begin_nested():
-            db.session.execute(
-                text("UPDATE audit_log SET action='x' WHERE id=:i"), {"i": events[0].id}
-            )
-    with pytest.raises(DBAPIError):
-        with db.session.begin_nested():
-            db.session.execute(
-                text("DELETE FROM audit_log WHERE id=:i"), {"i": events[1].id}
-            )
+    with pytest.raises(DBAPIError), db.session.begin_nested():
+        db.session.execute(
+            text("UPDATE audit_log SET action='x' WHERE id=:i"), {"i": events[0].id}
+        )
+    with pytest.raises(DBAPIError), db.session.begin_nested():
+        db.session.execute(
+            text("DELETE FROM audit_log WHERE id=:i"), {"i": events[1].id}
+        )
 
 
 def test_an_altered_row_is_named(events, transaction):

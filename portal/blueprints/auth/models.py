@@ -89,7 +89,7 @@ class User(UUIDPk, Timestamps, Base):
 
 
 class WebSession(Base):
-    """A server-side session; the cookie holds only a random token whose hash is the key."""
+    """A server-side session; the cookie holds a random token whose hash is the key."""
 
     __tablename__ = "web_sessions"
 
@@ -107,7 +107,7 @@ class WebSession(Base):
 
 
 class EnrollmentCode(UUIDPk, Timestamps, Base):
-    """A one-time code that lets a person set their own password (first time or reset)."""
+    """A one-time code with which a person sets their password (first time or reset)."""
 
     __tablename__ = "enrollment_codes"
 

@@ -55,7 +55,7 @@ def normalize_email(email: str) -> str:
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """Return the active user for these credentials; same work whether or not they exist."""
+    """The active user for these credentials; same work whether or not they exist."""
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
     stored = user.password_hash if user and user.password_hash else _dummy_hash()
     try:
@@ -147,7 +147,7 @@ def code_digest(code: str) -> str:
 
 
 def issue_enrollment_code(issuer: User, user: User) -> str:
-    """Make a one-time code for a person to set their password; older codes stop working."""
+    """Make a one-time code to set a password; older codes stop working."""
     for old in db.session.scalars(
         select(EnrollmentCode).where(
             EnrollmentCode.user_id == user.id, EnrollmentCode.used_at.is_(None)

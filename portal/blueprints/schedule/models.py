@@ -1,4 +1,4 @@
-"""Tracks' recurring group sessions, individual appointments, attendance, calendar feeds."""
+"""Recurring group sessions, individual appointments, attendance, calendar feeds."""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ class DayItem:
     source_id: str
 
     def calendar_title(self) -> str:
-        """Neutral words for a phone calendar: nothing about diagnosis or program type."""
+        """Neutral words for a phone calendar: no diagnosis, no program type."""
         return "Appointment" if self.source == "appointment" else "Session"
 
 
@@ -295,12 +295,16 @@ def render_ics(items: list[DayItem], app_name: str) -> str:
             f"DTSTART:{_ics_time(item.starts)}",
             f"DTEND:{_ics_time(item.ends)}",
             f"SUMMARY:{item.calendar_title()}",
-            f"LOCATION:{_ics_text(item.room or ('Video' if item.telehealth_url else ''))}",
+            f"LOCATION:{_ics_text(_where(item))}",
             "DESCRIPTION:Details are in the app.",
             "END:VEVENT",
         ]
     lines.append("END:VCALENDAR")
     return "\r\n".join(lines) + "\r\n"
+
+
+def _where(item: DayItem) -> str:
+    return item.room or ("Video" if item.telehealth_url else "")
 
 
 def _ics_time(moment: datetime) -> str:
@@ -355,7 +359,7 @@ def roster_for(session: GroupSession, day: date) -> list[RosterRow]:
 def record_attendance(
     actor: User, session: GroupSession, day: date, marks: dict[str, AttendanceStatus]
 ) -> int:
-    """Create or change attendance marks for patients on this roster; returns changes."""
+    """Create or change attendance marks on this roster; returns the changes."""
     allowed = {row.patient.id: row for row in roster_for(session, day)}
     existing = {
         row.patient_id: row
@@ -389,7 +393,7 @@ def record_attendance(
 
 
 def parse_attendance_form(form) -> dict[str, AttendanceStatus]:
-    """Read `mark-<patient id>` fields; unknown values are ignored, nothing is guessed."""
+    """Read `mark-<patient id>` fields; unknown values are ignored, not guessed."""
     marks = {}
     for key, value in form.items():
         if key.startswith("mark-") and value in AttendanceStatus._value2member_map_:

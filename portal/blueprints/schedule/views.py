@@ -50,7 +50,12 @@ def today():
 
     template = "schedule/_day.html" if _wants_fragment() else "schedule/today.html"
     return render_template(
-        template, ctx=ctx, day=day, items=items, current=current, upcoming=upcoming,
+        template,
+        ctx=ctx,
+        day=day,
+        items=items,
+        current=current,
+        upcoming=upcoming,
         status=today_status(actor.id, ctx),
     )
 
@@ -90,7 +95,7 @@ def week():
 @bp.route("/calendar", methods=["GET", "POST"])
 @requires(Permission.PATIENT_SELF)
 def calendar():
-    """Make, replace or stop the private link that puts the schedule on the phone calendar."""
+    """Make, replace or stop the private link to the schedule for a phone calendar."""
     actor = current_actor()
     token = None
     if request.method == "POST":
