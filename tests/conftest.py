@@ -21,6 +21,17 @@ from portal.blueprints.staff.models import LevelOfCare, TeamRole
 from portal.migrate import upgrade
 from tests import factories as f
 
+
+def program_today(tz: str = "America/New_York") -> date:
+    """Today in a program's time zone (the world's programs are in New York): after
+    midnight UTC it is still yesterday there, and the portal counts program days."""
+    from zoneinfo import ZoneInfo
+
+    from portal.db import utcnow
+
+    return utcnow().astimezone(ZoneInfo(tz)).date()
+
+
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 

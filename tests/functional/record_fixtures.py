@@ -25,6 +25,7 @@ from portal.blueprints.record.models import FhirClient, RecordConsent
 from portal.blueprints.record.sharing import give_consent
 from portal.blueprints.schedule.models import Attendance, AttendanceStatus
 from portal.db import new_id, utcnow
+from tests.conftest import program_today
 
 ALL_KINDS = [
     "checkin",
@@ -83,7 +84,7 @@ def fill_record(world, days: int = 3, weeks_back: int = 0) -> dict:
     """Check-ins, a PHQ-9, a GAD-7, a C-SSRS, a handled risk flag and attendance for
     world.patient (`weeks_back` moves it all back); returns the objects by name."""
     patient = world.patient
-    today = date.today() - timedelta(weeks=weeks_back)
+    today = program_today() - timedelta(weeks=weeks_back)
     checkins = [
         CheckIn(
             patient_id=patient.id,

@@ -17,7 +17,7 @@ from portal.blueprints.auth.models import Role
 from portal.blueprints.record.fhir.registry import all_types
 from portal.blueprints.record.models import FhirToken
 from portal.db import utcnow
-from tests.conftest import MARKERS
+from tests.conftest import MARKERS, program_today
 from tests.functional.record_fixtures import (
     bearer,
     consent,
@@ -387,7 +387,7 @@ def test_messages_are_communications_with_sender_and_text(client, world, ehr, re
 
 
 def test_search_by_date_with_prefixes(client, world, ehr, record):
-    today = date.today()
+    today = program_today()
     yesterday = (today - timedelta(days=1)).isoformat()
     url = f"/fhir/Observation?patient={world.patient.id}"
     checkin_ids = {c.id for c in record["checkins"]}

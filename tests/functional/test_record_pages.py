@@ -4,7 +4,7 @@ patient's own record (page and FHIR download) and the `portal fhir-client` comma
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from portal import db
 from portal.audit import AuditEvent
 from portal.blueprints.auth.models import Role
 from portal.blueprints.record.models import FhirClient
-from tests.conftest import MARKERS, csrf_from
+from tests.conftest import MARKERS, csrf_from, program_today
 from tests.functional.record_fixtures import consent, fill_record, make_client
 from tests.functional.test_fhir_api import validate
 
@@ -49,7 +49,7 @@ def test_clinician_sees_every_kind_newest_first(client, login_as, world):
         "Group: Coping skills, present",
     ):
         assert text in html, text
-    today = date.today()
+    today = program_today()
     first_day = html.index(today.strftime("%A, %B %-d, %Y"))
     older_day = html.index((today - timedelta(days=2)).strftime("%A, %B %-d, %Y"))
     assert first_day < older_day
@@ -107,7 +107,7 @@ def test_timeline_filters_by_kind_and_dates(client, login_as, world):
     login_as(Role.NURSE)
     html = client.get(timeline_url(world, kind="screener")).get_data(as_text=True)
     assert "PHQ-9" in html and "Daily check-in" not in html
-    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    yesterday = (program_today() - timedelta(days=1)).isoformat()
     html = client.get(
         timeline_url(world, kind="checkin", **{"from": yesterday, "to": yesterday})
     ).get_data(as_text=True)

@@ -13,7 +13,7 @@ from portal.audit import AuditEvent
 from portal.blueprints.auth.models import Role, User
 from portal.blueprints.schedule.models import Attendance, AttendanceStatus
 from portal.blueprints.staff.models import AccessGrant, CareTeamAssignment
-from tests.conftest import MARKERS, csrf_from, post_form, sign_in
+from tests.conftest import MARKERS, csrf_from, post_form, program_today, sign_in
 
 
 def _weekday_date(weekday: int) -> date:
@@ -119,7 +119,7 @@ def test_admin_enrolls_a_patient_who_then_sets_a_password_with_the_code(
             "display_name": "New Person",
             "email": "New.Person@Example.test",
             "track_id": world.track.id,
-            "admitted_on": date.today().isoformat(),
+            "admitted_on": program_today().isoformat(),
             "therapist": world.staff[Role.THERAPIST].id,
             "prescriber": "",
             "nurse": "",
@@ -163,7 +163,7 @@ def test_enrolling_an_email_already_in_use_keeps_the_form(client, login_as, worl
             "display_name": "Typed Name",
             "email": world.patient.email,
             "track_id": world.track.id,
-            "admitted_on": date.today().isoformat(),
+            "admitted_on": program_today().isoformat(),
         },
     )
     html = response.get_data(as_text=True)

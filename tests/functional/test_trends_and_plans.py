@@ -4,7 +4,7 @@ losing anyone's words, and the clinician's caseload with flags first."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from portal.blueprints.checkins.models import (
     ScreenerResponse,
 )
 from portal.db import utcnow
-from tests.conftest import MARKERS, post_form
+from tests.conftest import MARKERS, post_form, program_today
 
 
 def _history(patient, days=10):
@@ -28,7 +28,7 @@ def _history(patient, days=10):
         db.session.add(
             CheckIn(
                 patient_id=patient.id,
-                local_date=date.today() - timedelta(days=back),
+                local_date=program_today() - timedelta(days=back),
                 mood=back % 10,
                 craving=2,
                 sleep_hours=Decimal("7.0"),
@@ -151,8 +151,9 @@ def test_caseload_puts_open_flags_first_with_scores_and_change(client, login_as,
     assert "9 (x), -9 since admission" in html
 
 
-def test_caseload_page_uses_the_same_queries_with_more_patients(client, login_as, world,
-                                                                query_counter):
+def test_caseload_page_uses_the_same_queries_with_more_patients(
+    client, login_as, world, query_counter
+):
     from tests import factories as f
 
     login_as(Role.NURSE)
@@ -166,27 +167,42 @@ def test_caseload_page_uses_the_same_queries_with_more_patients(client, login_as
     small = count()
     for _ in range(30):
         other = f.UserFactory()
-        f.EnrollmentFactory(patient_id=other.id, program_id=world.program.id,
-                            track_id=world.track.id)
-        f.CareTeamFactory(patient_id=other.id, staff_id=world.staff[Role.NURSE].id,
-                          team_role="nurse")
+        f.EnrollmentFactory(
+            patient_id=other.id, program_id=world.program.id, track_id=world.track.id
+        )
+        f.CareTeamFactory(
+            patient_id=other.id, staff_id=world.staff[Role.NURSE].id, team_role="nurse"
+        )
     assert count() == small
 
 
-def test_a_flagged_patient_is_never_cut_from_a_long_caseload(client, login_as, world,
-                                                             monkeypatch):
+def test_a_flagged_patient_is_never_cut_from_a_long_caseload(
+    client, login_as, world, monkeypatch
+):
     from portal.blueprints.staff import services as staff_services
     from tests import factories as f
 
     monkeypatch.setattr(staff_services, "CASELOAD_LIMIT", 2)
     for _ in range(3):  # newer admissions than patient A: they would fill the list
         other = f.UserFactory()
-        f.EnrollmentFactory(patient_id=other.id, program_id=world.program.id,
-                            track_id=world.track.id, admitted_on=date.today())
-        f.CareTeamFactory(patient_id=other.id, staff_id=world.staff[Role.NURSE].id,
-                          team_role="nurse")
-    db.session.add(RiskFlag(patient_id=world.patient.id, program_id=world.program.id,
-                            open_key=world.patient.id, source="checkin", source_id="x"))
+        f.EnrollmentFactory(
+            patient_id=other.id,
+            program_id=world.program.id,
+            track_id=world.track.id,
+            admitted_on=program_today(),
+        )
+        f.CareTeamFactory(
+            patient_id=other.id, staff_id=world.staff[Role.NURSE].id, team_role="nurse"
+        )
+    db.session.add(
+        RiskFlag(
+            patient_id=world.patient.id,
+            program_id=world.program.id,
+            open_key=world.patient.id,
+            source="checkin",
+            source_id="x",
+        )
+    )
     db.session.flush()
     login_as(Role.NURSE)
     html = client.get("/staff").get_data(as_text=True)
