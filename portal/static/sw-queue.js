@@ -4,7 +4,9 @@
    help when an answer was a risk answer). The queue is sent when the signal returns: on the
    next page the phone loads, and by Background Sync where the browser has it. The server
    stores each key once, so a resend is harmless; an item is deleted once the server has it,
-   so nothing readable about the patient stays on the phone. */
+   so nothing readable about the patient stays on the phone. An item is sent only under the
+   account that gave it (the form's opaque queue_owner mark): on a shared phone, someone
+   else signing in never sends it as theirs. */
 "use strict";
 const QUEUE_DB = "portal-queue";
 const QUEUE_STORE = "pending";
@@ -62,31 +64,52 @@ function flushQueue() {
   return flushing;
 }
 
+// What became of one item: sent (delete it), wait (no signal or nobody signed in: try
+// again later, in order), or not yours (someone else is signed in on this phone: keep it
+// for its owner, and go on with the rest).
+const SENT = "sent", WAIT = "wait", NOT_YOURS = "not yours";
+
 async function sendAll() {
   const items = await queueOp("readonly", (store) => store.getAll());
   for (const item of items || []) {
-    const sent = await sendOne(item).catch(() => false);
-    if (!sent) { return; }  // no signal or signed out: try again later, in order
-    await queueOp("readwrite", (store) => store.delete(item.key));
+    const outcome = await sendOne(item).catch(() => WAIT);
+    if (outcome === WAIT) { return; }
+    if (outcome === SENT) {
+      await queueOp("readwrite", (store) => store.delete(item.key));
+    }
   }
 }
 
+function fieldValue(html, name) {
+  const found = html.match(new RegExp(`name="${name}"[^>]*value="([^"]+)"`));
+  return found ? found[1] : null;
+}
+
 async function sendOne(item) {
+  // Signed in? Ask with HEAD first: it changes nothing on the server, where a GET while
+  // signed out would start a session and set the page to open after the next sign-in,
+  // racing the sign-in form the person may be filling in.
+  const probe = await fetch(item.path,
+    { method: "HEAD", credentials: "same-origin", redirect: "manual" });
+  if (probe.type === "opaqueredirect" || !probe.ok) { return WAIT; }
   // A fresh CSRF token from the form page: the one saved with the answers may belong to
   // a session that has since ended.
   const page = await fetch(item.path, { credentials: "same-origin", redirect: "manual" });
-  if (page.type === "opaqueredirect" || !page.ok) { return false; }
-  const token = (await page.text()).match(/name="csrf_token"[^>]*value="([^"]+)"/);
-  if (!token) { return false; }
+  if (page.type === "opaqueredirect" || !page.ok) { return WAIT; }
+  const html = await page.text();
+  const token = fieldValue(html, "csrf_token");
+  if (!token) { return WAIT; }
   const form = new URLSearchParams(item.body);
-  form.set("csrf_token", token[1]);
+  const owner = form.get("queue_owner");
+  if (owner && owner !== fieldValue(html, "queue_owner")) { return NOT_YOURS; }
+  form.set("csrf_token", token);
   const response = await fetch(item.path, {
     method: "POST", body: form, credentials: "same-origin", redirect: "manual",
     headers: { "X-Queued-Submission": "1" },
   });
-  // 200: stored (or already stored: same key). 422: the answers were not valid; keeping
-  // them would block the queue forever, and the page asks the patient to check in again.
-  return response.status === 200 || response.status === 422;
+  // 200: stored (or already stored: same key). 422: the answers were not valid (a risk
+  // answer among them still reached the team); keeping them would block the queue.
+  return response.status === 200 || response.status === 422 ? SENT : WAIT;
 }
 
 self.addEventListener("install", (event) => {

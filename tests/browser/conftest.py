@@ -142,8 +142,9 @@ def new_phone(browser, base_url, check):
     service worker); all are closed at the end of the test."""
     contexts = []
 
-    def open_context():
-        context = browser.new_context(base_url=base_url, **PHONE)
+    def open_context(**options):
+        """`options` add to or override the phone's (e.g. java_script_enabled)."""
+        context = browser.new_context(base_url=base_url, **(PHONE | options))
         context.set_default_timeout(15_000)
         context.on("page", check.watch)
         contexts.append(context)

@@ -215,10 +215,11 @@ def cssrs_risk(answers: list[int | None], recent_behavior: bool) -> str:
 
 
 def cssrs_normalize(answers: list[int | None]) -> list[int | None]:
-    """Questions 3 to 5 are asked only after a yes to question 2; else they are no."""
+    """Questions 3 to 5 are asked only after a yes to question 2; else, unanswered, they
+    are no. A yes given to them anyway is kept: a risk answer is never thrown away."""
     answers = list(answers)
     if answers[1] == 0:
-        answers[2:5] = [0, 0, 0]
+        answers[2:5] = [0 if a is None else a for a in answers[2:5]]
     return answers
 
 

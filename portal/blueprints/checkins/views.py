@@ -3,10 +3,20 @@ safety plans for staff."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from datetime import timedelta
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -24,6 +34,7 @@ from portal.blueprints.checkins.instruments import (
     QUESTIONNAIRES,
     Instrument,
     ScoreError,
+    is_risk_positive,
 )
 from portal.blueprints.checkins.models import (
     SAFETY_PLAN_SECTIONS,
@@ -54,6 +65,16 @@ SLUG_OF = {instrument: slug for slug, instrument in SCREENER_SLUGS.items()}
 @bp.record_once
 def _template_globals(state) -> None:
     state.app.jinja_env.globals["safety_sections_list"] = SAFETY_PLAN_SECTIONS
+    state.app.jinja_env.globals["queue_owner"] = queue_owner
+
+
+def queue_owner() -> str:
+    """An opaque mark of who is signed in, in each check-in and questionnaire form: the
+    phone's offline queue sends answers only under the account that gave them."""
+    key = current_app.secret_key
+    key = key if isinstance(key, bytes) else key.encode()
+    mark = f"queue-owner:{current_actor().id}".encode()
+    return hmac.new(key, mark, hashlib.sha256).hexdigest()[:32]
 
 
 def _context_or_404():
@@ -95,8 +116,10 @@ def checkin():
             plan=_safety_plan(actor.id),
             cssrs=SLUG_OF[Instrument.CSSRS],
         )
+    if request.method == "POST" and form.feels_safe.data == "no":
+        _risk_answer_not_saved(form, actor, ctx, "checkin")
     audit("read", "checkin", patient_id=actor.id)
-    status = 200 if request.method == "GET" else 422
+    status = 422 if request.method == "POST" else 200
     return render_template(
         "checkins/checkin.html",
         form=form,
@@ -104,6 +127,13 @@ def checkin():
         existing=existing,
         plan=_safety_plan(actor.id),
     ), status
+
+
+def _risk_answer_not_saved(form, actor, ctx, source: str) -> None:
+    """A risk answer reaches a human even when other answers still need a fix (and are
+    not saved): crisis help is on the patient's screen, the flag must open too."""
+    if "csrf_token" not in form.errors:  # never from a forged request
+        escalation.record_positive(actor, ctx.program, source, "not saved")
 
 
 def _as_form_data(existing):
@@ -163,7 +193,12 @@ def screener(slug: str):
                 plan=_safety_plan(actor.id),
                 cssrs=SLUG_OF[Instrument.CSSRS],
             )
-    status = 200 if request.method == "GET" else 422
+    items = range(1, len(QUESTIONNAIRES[instrument].items) + 1)
+    if request.method == "POST" and is_risk_positive(
+        instrument, [form[f"q{n}"].data or 0 for n in items]
+    ):
+        _risk_answer_not_saved(form, actor, ctx, instrument.value)
+    status = 422 if request.method == "POST" else 200
     return render_template(
         "checkins/screener.html",
         form=form,
