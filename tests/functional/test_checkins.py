@@ -247,3 +247,20 @@ def test_screeners_due_at_admission_then_weekly(client, login_as, risk_world):
     today = client.get("/").get_data(as_text=True)
     assert "Answer the mood questions" not in today
     assert "Answer the worry questions" in today
+
+
+def test_an_incomplete_checkin_with_a_risk_answer_still_opens_the_flag(
+    client, login_as, risk_world
+):
+    login_as(Role.PATIENT)
+    response = post_form(client, "/check-in", checkin_data(feels_safe="no", mood=""))
+    assert response.status_code == 422
+    assert _count(CheckIn) == 0  # the answers were not valid, so not stored ...
+    assert _count(RiskFlag) == 1  # ... but the risk answer reaches a person
+
+
+def test_a_cssrs_yes_after_a_no_to_question_2_is_kept(client, login_as, risk_world):
+    login_as(Role.PATIENT)
+    _screener(client, "c", ["0", "0", "1", None, None, "0"])
+    assert _count(RiskFlag) == 1
+    assert db.session.scalars(select(ScreenerResponse)).one().answers[2] == 1
