@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import db
 from portal.audit import audit
-from portal.blueprints.auth.models import Role, User
+from portal.blueprints.auth.models import User
 from portal.blueprints.checkins.models import (
     FlagStatus,
     RiskFlag,
@@ -26,7 +26,8 @@ from portal.blueprints.checkins.models import (
     RiskSettings,
 )
 from portal.blueprints.checkins.paging import queue_page
-from portal.blueprints.staff.models import Program, StaffMembership
+from portal.blueprints.staff.models import Program
+from portal.blueprints.staff.services import program_director_ids
 from portal.db import utcnow
 from portal.hours import closes_at, is_open, next_opening
 
@@ -114,7 +115,7 @@ def raise_flag(flag: RiskFlag, program: Program, now: datetime) -> None:
 
 def _raise_after_hours(flag, program, settings, now) -> None:
     target = settings.after_hours_id or settings.on_call_id
-    for recipient in [target] if target else _directors(program.id):
+    for recipient in [target] if target else program_director_ids(program.id):
         _tell(flag, recipient, voice=True)
     opening = next_opening(program.opening_hours, program.timezone, now)
     repeat = now + timedelta(minutes=settings.after_hours_repeat_minutes)
@@ -133,26 +134,16 @@ def recipients(settings: RiskSettings, program_id: str, level: int) -> list[str]
     """Who is told at a level; a missing person falls through to the next level."""
     chain = [settings.on_call_id, settings.backup_id]
     if level >= DIRECTOR:
-        people = {settings.on_call_id, settings.backup_id, *_directors(program_id)}
+        people = {
+            settings.on_call_id,
+            settings.backup_id,
+            *program_director_ids(program_id),
+        }
         return sorted(p for p in people if p)
     for person in chain[level:]:
         if person:
             return [person]
-    return _directors(program_id)
-
-
-def _directors(program_id: str) -> list[str]:
-    return list(
-        db.session.scalars(
-            select(User.id)
-            .join(StaffMembership, StaffMembership.user_id == User.id)
-            .where(
-                StaffMembership.program_id == program_id,
-                User.role == Role.DIRECTOR,
-                User.is_active.is_(True),
-            )
-        )
-    )
+    return program_director_ids(program_id)
 
 
 def _tell(flag: RiskFlag, recipient_id: str, voice: bool) -> None:

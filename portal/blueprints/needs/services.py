@@ -55,6 +55,7 @@ from portal.blueprints.staff.models import (
     StaffMembership,
     TeamRole,
 )
+from portal.blueprints.staff.services import program_director_ids
 from portal.db import utcnow
 from portal.security import staff_program_ids
 
@@ -212,7 +213,7 @@ def route_need_to_case_manager(need: Need) -> User | None:
     need.owner_id = owner.id if owner else None
     db.session.flush()
     if owner is None:
-        for director_id in _program_directors(need.program_id):
+        for director_id in program_director_ids(need.program_id):
             notify(
                 director_id,
                 NotificationKind.NEED_UPDATE,
@@ -272,20 +273,6 @@ def least_loaded_case_manager(program_id: str) -> User | None:
         _available_case_managers(program_id)
         .order_by(load, User.display_name, User.id)
         .limit(1)
-    )
-
-
-def _program_directors(program_id: str) -> list[str]:
-    return list(
-        db.session.scalars(
-            select(User.id)
-            .join(StaffMembership, StaffMembership.user_id == User.id)
-            .where(
-                StaffMembership.program_id == program_id,
-                User.role == Role.DIRECTOR,
-                User.is_active.is_(True),
-            )
-        )
     )
 
 

@@ -108,6 +108,21 @@ def grant_access(staff: User, patient_id: str, reason: str) -> AccessGrant:
     return grant
 
 
+def program_director_ids(program_id: str) -> list[str]:
+    """Ids of the active directors of a program (the last people any alert reaches)."""
+    return list(
+        db.session.scalars(
+            select(User.id)
+            .join(StaffMembership, StaffMembership.user_id == User.id)
+            .where(
+                StaffMembership.program_id == program_id,
+                User.role == Role.DIRECTOR,
+                User.is_active.is_(True),
+            )
+        )
+    )
+
+
 def care_team(patient_id: str) -> list[CareTeamAssignment]:
     return list(
         db.session.scalars(
