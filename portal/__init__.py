@@ -12,16 +12,11 @@ from flask_wtf.csrf import CSRFError
 from portal import db
 from portal.config import build_config
 from portal.extensions import csrf, htmx, login_manager
+from portal.headers import SECURITY_HEADERS, VARY
 from portal.security import has_permission, public
 from portal.sessions import DatabaseSessionInterface, persist_session
 
 log = logging.getLogger("portal")
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'; manifest-src 'self'; worker-src 'self'"
-)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -123,15 +118,10 @@ def _register_hooks(app: Flask) -> None:
 
     @app.after_request
     def finish_request(response):
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Permissions-Policy"] = (
-            "camera=(), microphone=(), geolocation=()"
-        )
-        response.vary.add("HX-Request")
-        response.vary.add("HX-Boosted")
+        for name, value in SECURITY_HEADERS:
+            response.headers[name] = value
+        for name in VARY:
+            response.vary.add(name)
         if request.endpoint != "static" and (
             g.get("actor") is not None or getattr(session, "row", None) is not None
         ):
