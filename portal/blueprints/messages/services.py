@@ -65,7 +65,7 @@ def _upsert(model):
 # ---- loading a thread the actor may read ---------------------------------------------
 
 
-def _others_read_total():
+def others_read_total():
     """The sum of everyone else's read pointers: it grows when someone else reads."""
     return (
         select(func.coalesce(func.sum(ThreadRead.last_read_seq), 0))
@@ -107,7 +107,7 @@ def _thread_statement(role: Role):
             patient.display_name,
             Enrollment,
             access.my_read(),
-            _others_read_total(),
+            others_read_total(),
             _seen(role),
         )
         .join(patient, patient.id == MessageThread.patient_id)
@@ -178,7 +178,7 @@ def open_thread(patient_id: str) -> MessageThread:
 
 @cache
 def _poll_statement(role: Role):
-    return select(MessageThread.last_seq, _others_read_total()).where(
+    return select(MessageThread.last_seq, others_read_total()).where(
         MessageThread.id == bindparam("thread_id"), access.may_read(role)
     )
 

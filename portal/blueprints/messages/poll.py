@@ -1,0 +1,187 @@
+"""The idle "anything new?" check of an open conversation, answered before Flask.
+
+Every open conversation asks every few seconds (`GET /messages/<id>/updates` with
+`If-None-Match`), and nearly every answer is 304. Through Flask each one paid the
+request machinery's floor (the session through the ORM, the hooks, the commit: about
+1.5 ms of CPU, bench/README.md) for an answer with no body. This WSGI middleware answers
+that one case itself, with one statement that checks together the session (the same
+timeouts as portal.sessions, an active user, the second factor for staff), the
+who-may-read rule of the user's role (portal/blueprints/messages/access.py) and the
+thread's version (services.poll_version).
+
+It only ever answers 304, and only when that statement says the client already has
+the current version. Everything else (another path, no cookie, a changed version, a
+thread the person may not read, an expired session, a database error) goes to Flask
+unchanged, which decides with everything it has: the audit row of a refusal, the 404,
+the sign-in redirect, the deletion of an expired session. A 304 writes nothing: no
+audit row (it shows nothing), no session write (a poll is not activity, so the idle
+timeout still applies).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from functools import cache
+
+from flask import Flask
+from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.selectable import Select
+from sqlalchemy.sql.visitors import replacement_traverse
+from werkzeug.http import parse_cookie, parse_etags
+
+from portal import db
+from portal.blueprints.auth.models import Role, User, WebSession
+from portal.blueprints.messages import access, services
+from portal.blueprints.messages.models import MessageThread
+from portal.db import utcnow
+from portal.headers import SECURITY_HEADERS, VARY
+from portal.security import ROLE_PERMISSIONS, Permission
+from portal.sessions import token_hash
+
+log = logging.getLogger(__name__)
+
+UPDATES_PATH = re.compile(r"/messages/([^/]{36})/updates")
+READ_PERMISSIONS = frozenset({Permission.MESSAGES_PATIENT, Permission.MESSAGES_STAFF})
+NOT_MODIFIED_HEADERS = (
+    *SECURITY_HEADERS,
+    ("Vary", ", ".join(VARY)),
+    ("Cache-Control", "no-store, private"),
+)
+OUTER_TABLES = (WebSession.__table__, User.__table__, MessageThread.__table__)
+
+
+def reader_roles() -> list[Role]:
+    """The roles whose permissions let them open a conversation at all."""
+    return [
+        role
+        for role in Role
+        if ROLE_PERMISSIONS.get(role, frozenset()) & READ_PERMISSIONS
+    ]
+
+
+def _as_session_user(clause):
+    """The clause with the actor's id taken from the session row instead of the bound
+    `actor_id`. replacement_traverse works on a copy: the cached originals stay as
+    they are for the statements that bind it. Every select inside correlates to the
+    outer tables at whatever depth: SQLAlchemy correlates one level only, and the
+    session's user is two levels down in access.shares_program."""
+
+    def swap(element):
+        if isinstance(element, BindParameter) and element.key == "actor_id":
+            return WebSession.__table__.c.user_id
+        if isinstance(element, Select) and element is not clause:
+            return _as_session_user(element).correlate(*OUTER_TABLES)
+        return None
+
+    return replacement_traverse(clause, {}, swap)
+
+
+def reader_rule(role: Role):
+    """access.may_read(role), with the session's user as the reader."""
+    return _as_session_user(access.may_read(role))
+
+
+def _session_alive(role: Role):
+    """portal.sessions.is_session_expired for a user of this role, negated (the
+    absolute timeout is in the statement's WHERE), and the second factor for staff."""
+    idle = "patient_seen_after" if role is Role.PATIENT else "staff_seen_after"
+    alive = WebSession.last_seen_at >= bindparam(idle)
+    return and_(alive, WebSession.mfa_passed.is_(True)) if role.is_staff else alive
+
+
+@cache
+def unchanged_thread_statement():
+    """The thread's version (last message number, others' read total) when the
+    session behind `id_hash` is signed in and its user may read the thread; no row
+    otherwise. Built once."""
+    readers = [
+        and_(User.role == role, _session_alive(role), reader_rule(role))
+        for role in reader_roles()
+    ]
+    return (
+        select(MessageThread.last_seq, _as_session_user(services.others_read_total()))
+        .select_from(WebSession)
+        .join(User, User.id == WebSession.user_id)
+        .join(MessageThread, MessageThread.id == bindparam("thread_id"))
+        .where(
+            WebSession.id_hash == bindparam("id_hash"),
+            WebSession.created_at >= bindparam("created_after"),
+            User.is_active.is_(True),
+            or_(*readers),
+        )
+    )
+
+
+def statement_params(config, id_hash: str, thread_id: str) -> dict:
+    """The bound values: the timeouts of portal.sessions as the oldest times still
+    alive, from the app's configuration."""
+    now = utcnow()
+    return {
+        "id_hash": id_hash,
+        "thread_id": thread_id,
+        "now": now,
+        "created_after": now - timedelta(seconds=config["ABSOLUTE_TIMEOUT"]),
+        "patient_seen_after": now - timedelta(seconds=config["IDLE_TIMEOUT_PATIENT"]),
+        "staff_seen_after": now - timedelta(seconds=config["IDLE_TIMEOUT_STAFF"]),
+    }
+
+
+def current_version(params: dict) -> tuple[int, int] | None:
+    """Run the statement in the request's scoped session (where the tests bind their
+    transaction), and end that session before Flask or the answer goes on."""
+    try:
+        row = (
+            db.session.connection()
+            .execute(unchanged_thread_statement(), params)
+            .first()
+        )
+        # Nothing was written. Commit rather than roll back, as every request does:
+        # a rollback would also drop whatever the scoped session already held.
+        db.session.commit()
+    except SQLAlchemyError as error:
+        log.warning("poll shortcut passes to the app: %s", type(error).__name__)
+        return None
+    finally:
+        db.session.remove()
+    return (row[0], row[1] or 0) if row is not None else None
+
+
+class UnchangedThreadShortcut:
+    """WSGI middleware: 304 for an unchanged conversation, everything else to Flask."""
+
+    def __init__(self, app: Flask, wsgi_app):
+        self.app = app
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        etag = self.unchanged_etag(environ)
+        if etag is None:
+            return self.wsgi_app(environ, start_response)
+        start_response(
+            "304 Not Modified", [("ETag", f'"{etag}"'), *NOT_MODIFIED_HEADERS]
+        )
+        return []
+
+    def unchanged_etag(self, environ) -> str | None:
+        """The version the client already has, when it is still the current one and
+        the session may read the thread; None in every other case."""
+        if environ.get("REQUEST_METHOD") != "GET":
+            return None
+        match = UPDATES_PATH.fullmatch(environ.get("PATH_INFO", ""))
+        if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+        if match is None or not if_none_match or not access.looks_like_id(match[1]):
+            return None
+        cookie_name = self.app.session_interface.cookie_name(self.app)
+        token = parse_cookie(environ.get("HTTP_COOKIE")).get(cookie_name)
+        if not token or len(token) > 100:
+            return None
+        params = statement_params(self.app.config, token_hash(token), match[1])
+        version = current_version(params)
+        if version is None:
+            return None
+        etag = services.make_etag(*version)
+        return etag if parse_etags(if_none_match).contains(etag) else None

@@ -1,0 +1,332 @@
+"""The idle "anything new?" check answered before Flask (portal/blueprints/messages/
+poll.py): 304 in one statement when the session may read the thread and the version is
+the client's, and in every other case the app's own answer, unchanged."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects import postgresql
+
+from portal import db
+from portal.audit import AuditEvent
+from portal.blueprints.auth.models import Role, User, WebSession
+from portal.blueprints.messages import access, poll, services
+from portal.blueprints.messages.models import MessageThread
+from portal.db import utcnow
+from tests.conftest import post_form, sign_in
+from tests.functional.messages_fixtures import add_message, thread_id_for
+
+SECURITY_HEADERS = (
+    "ETag",
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "X-Frame-Options",
+    "Permissions-Policy",
+    "Vary",
+    "Cache-Control",
+)
+
+
+@pytest.fixture
+def browsers(app):
+    """A signed-in browser per person, made once per test."""
+    made: dict[str, object] = {}
+
+    def browser(user: User):
+        if user.id not in made:
+            made[user.id] = app.test_client()
+            sign_in(made[user.id], user)
+        return made[user.id]
+
+    return browser
+
+
+def _version_tag(user: User, thread_id: str) -> str:
+    """The ETag this person's poll of the thread would carry, read straight from the
+    tables (whether or not they may read it)."""
+    last_seq, others = db.session.execute(
+        select(MessageThread.last_seq, services.others_read_total()).where(
+            MessageThread.id == thread_id
+        ),
+        {"actor_id": user.id},
+    ).one()
+    return f'"{services.make_etag(last_seq, others or 0)}"'
+
+
+def _poll(client, thread_id: str, tag: str):
+    return client.get(
+        f"/messages/{thread_id}/updates?after=1", headers={"If-None-Match": tag}
+    )
+
+
+def _statements_of(counter, request) -> tuple[object, list[str]]:
+    counter["n"], counter["statements"] = 0, []
+    response = request()
+    return response, list(counter["statements"])
+
+
+def _session_row(user: User) -> WebSession:
+    return db.session.scalar(select(WebSession).where(WebSession.user_id == user.id))
+
+
+def _audit_rows() -> int:
+    return db.session.scalar(select(func.count()).select_from(AuditEvent))
+
+
+def _consent(client, staff: User) -> None:
+    post_form(client, "/messages/sharing", {"share": staff.id})
+
+
+# ---- 304 in one statement ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["patient", "peer", "consented therapist"])
+def test_unchanged_thread_answers_304_in_one_statement(
+    who, world, browsers, query_counter
+):
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    patient = browsers(world.patient)
+    reader = {
+        "patient": world.patient,
+        "peer": world.staff[Role.PEER],
+        "consented therapist": world.staff[Role.THERAPIST],
+    }[who]
+    if who == "consented therapist":
+        _consent(patient, reader)
+    client, tag = browsers(reader), _version_tag(reader, thread_id)
+    before = _audit_rows()
+
+    response, statements = _statements_of(
+        query_counter, lambda: _poll(client, thread_id, tag)
+    )
+
+    assert response.status_code == 304 and response.data == b""
+    assert response.headers["ETag"] == tag
+    assert len(statements) == 1, statements
+    assert "web_sessions" in statements[0] and "message_threads" in statements[0]
+    assert _audit_rows() == before  # a 304 shows nothing
+
+
+def test_the_shortcut_sends_the_headers_of_the_apps_own_304(
+    world, browsers, monkeypatch, query_counter
+):
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    client, tag = browsers(world.patient), _version_tag(world.patient, thread_id)
+    shortcut, short_statements = _statements_of(
+        query_counter, lambda: _poll(client, thread_id, tag)
+    )
+    monkeypatch.setattr(
+        poll.UnchangedThreadShortcut, "unchanged_etag", lambda _self, _environ: None
+    )
+    flask, flask_statements = _statements_of(
+        query_counter, lambda: _poll(client, thread_id, tag)
+    )
+
+    assert shortcut.status_code == flask.status_code == 304
+    assert (len(short_statements), len(flask_statements)) == (1, 2)
+    for name in SECURITY_HEADERS:
+        assert shortcut.headers.get(name) == flask.headers.get(name), name
+    assert sorted(shortcut.headers.keys()) == sorted(flask.headers.keys())
+    assert "no-store" in shortcut.headers["Cache-Control"]
+
+
+def test_a_changed_thread_goes_to_the_app_and_sends_the_new_messages(
+    world, browsers, query_counter
+):
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    client, tag = browsers(world.patient), _version_tag(world.patient, thread_id)
+    assert _poll(client, thread_id, tag).status_code == 304
+
+    thread = db.session.get(MessageThread, thread_id)
+    add_message(thread, world.staff[Role.PEER], "NEW-REPLY-4411")
+    response, statements = _statements_of(
+        query_counter, lambda: _poll(client, thread_id, tag)
+    )
+
+    assert response.status_code == 200
+    assert "NEW-REPLY-4411" in response.get_data(as_text=True)
+    assert response.headers["ETag"] == _version_tag(world.patient, thread_id)
+    assert len(statements) > 2  # the shortcut's look, then the app's whole answer
+
+
+def test_a_poll_answered_304_does_not_move_last_seen(world, browsers):
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    client, tag = browsers(world.patient), _version_tag(world.patient, thread_id)
+    stale = utcnow() - timedelta(minutes=5)
+    _session_row(world.patient).last_seen_at = stale
+    db.session.flush()
+
+    assert _poll(client, thread_id, tag).status_code == 304
+
+    db.session.expire_all()
+    assert _session_row(world.patient).last_seen_at == stale
+
+
+def test_a_database_error_goes_to_the_app(world, browsers, monkeypatch, query_counter):
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    client, tag = browsers(world.patient), _version_tag(world.patient, thread_id)
+    monkeypatch.setattr(
+        poll, "unchanged_thread_statement", lambda: text("SELECT * FROM no_such_table")
+    )
+
+    response, statements = _statements_of(
+        query_counter, lambda: _poll(client, thread_id, tag)
+    )
+
+    assert response.status_code == 304  # from the app, which checks the same thing
+    assert "no_such_table" in statements[0]
+    queries = [s for s in statements if s.startswith("SELECT")]
+    assert len(queries) == 3, statements  # the failed look, then the app's two
+
+
+# ---- everything else is the app's answer ---------------------------------------------
+
+
+def test_another_patients_thread_is_the_apps_404(world, browsers, query_counter):
+    thread_id = thread_id_for(world.patient_b, world.patient_b, "not yours")
+    client = browsers(world.patient)
+    response = _poll(client, thread_id, _version_tag(world.patient, thread_id))
+    assert response.status_code == 404
+
+
+def test_an_unknown_thread_is_the_apps_404(world, browsers):
+    client = browsers(world.patient)
+    unknown = "0b7c6a7e-4f0e-4d53-9d55-8d2f0c1e2a3b"
+    assert _poll(client, unknown, '"0.0"').status_code == 404
+    assert _poll(client, unknown, "*").status_code == 404
+
+
+def test_no_cookie_is_sent_to_sign_in(world, app):
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    response = _poll(app.test_client(), thread_id, "*")
+    assert response.status_code == 302 and "/sign-in" in response.headers["Location"]
+
+
+@pytest.mark.parametrize(
+    ("column", "config_key"),
+    [("last_seen_at", "IDLE_TIMEOUT_PATIENT"), ("created_at", "ABSOLUTE_TIMEOUT")],
+)
+def test_an_expired_session_is_ended_by_the_app(
+    column, config_key, world, app, browsers
+):
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    client, tag = browsers(world.patient), _version_tag(world.patient, thread_id)
+    assert _poll(client, thread_id, tag).status_code == 304
+    past = utcnow() - timedelta(seconds=app.config[config_key] + 5)
+    setattr(_session_row(world.patient), column, past)
+    db.session.flush()
+
+    response = _poll(client, thread_id, tag)
+
+    assert response.status_code == 302 and "away=1" in response.headers["Location"]
+    assert _session_row(world.patient) is None  # the app deleted it
+
+
+def test_a_deactivated_user_is_signed_out_by_the_app(world, browsers):
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    client, tag = browsers(world.patient), _version_tag(world.patient, thread_id)
+    assert _poll(client, thread_id, tag).status_code == 304
+    db.session.execute(
+        update(User).where(User.id == world.patient.id).values(is_active=False)
+    )
+
+    response = _poll(client, thread_id, tag)
+
+    assert response.status_code == 302 and "/sign-in" in response.headers["Location"]
+
+
+def test_staff_without_the_second_factor_are_sent_to_sign_in(world, browsers):
+    peer = world.staff[Role.PEER]
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    client, tag = browsers(peer), _version_tag(peer, thread_id)
+    assert _poll(client, thread_id, tag).status_code == 304
+    _session_row(peer).mfa_passed = False
+    db.session.flush()
+
+    response = _poll(client, thread_id, tag)
+
+    assert response.status_code == 302 and "/sign-in" in response.headers["Location"]
+
+
+def test_an_admin_is_the_apps_404(world, browsers):
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    client = browsers(world.admin)
+    tag = _version_tag(world.admin, thread_id)
+    assert _poll(client, thread_id, tag).status_code == 404
+    assert _poll(client, thread_id, "*").status_code == 404
+
+
+def test_withdrawn_consent_is_the_apps_404(world, browsers):
+    therapist = world.staff[Role.THERAPIST]
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    patient = browsers(world.patient)
+    _consent(patient, therapist)
+    client, tag = browsers(therapist), _version_tag(therapist, thread_id)
+    assert _poll(client, thread_id, tag).status_code == 304
+
+    post_form(patient, "/messages/sharing", {})
+
+    assert _poll(client, thread_id, tag).status_code == 404
+
+
+def test_a_peer_outside_the_patients_care_is_the_apps_404(world, browsers):
+    from tests import factories as f
+
+    other_peer = f.UserFactory(staff=True, role=Role.PEER, display_name="Peer Two")
+    f.StaffMembershipFactory(user_id=other_peer.id, program_id=world.program.id)
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    client = browsers(other_peer)
+    response = _poll(client, thread_id, _version_tag(other_peer, thread_id))
+    assert response.status_code == 404  # A's own peer is present: not this one's
+
+
+def test_a_peer_of_another_program_is_the_apps_404(world, browsers):
+    from tests import factories as f
+
+    elsewhere = f.UserFactory(staff=True, role=Role.PEER, display_name="Peer Far")
+    f.StaffMembershipFactory(user_id=elsewhere.id, program_id=world.other_program.id)
+    peer = world.staff[Role.PEER]
+    thread_id = thread_id_for(world.patient_b, world.patient_b, "anyone there?")
+    # B has no peer: every peer of B's program reads it, this one included.
+    tag = _version_tag(peer, thread_id)
+    assert _poll(browsers(peer), thread_id, tag).status_code == 304
+
+    client = browsers(elsewhere)
+    response = _poll(client, thread_id, _version_tag(elsewhere, thread_id))
+    assert response.status_code == 404
+
+
+# ---- the statement -------------------------------------------------------------------
+
+
+def test_only_roles_that_read_messages_are_in_the_statement():
+    assert Role.ADMIN not in poll.reader_roles()
+    assert set(poll.reader_roles()) == {role for role in Role if role is not Role.ADMIN}
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_the_shortcuts_rule_is_the_apps_rule_with_the_sessions_user(role):
+    """The same SQL, with the session's user where the app binds `actor_id`: a
+    subquery that lost its correlation would show here as an extra FROM."""
+    app_rule = select(MessageThread.id).where(access.may_read(role))
+    shortcut_rule = (
+        select(MessageThread.id)
+        .join(WebSession, WebSession.id_hash == "x")
+        .where(poll.reader_rule(role))
+    )
+    expected = _where(app_rule).replace("%(actor_id)s", "web_sessions.user_id")
+    assert _where(shortcut_rule) == expected
+    if role is not Role.ADMIN:  # the cached originals keep their bound value
+        assert "actor_id" in str(access.may_read(role))
+
+
+def _where(statement) -> str:
+    """The WHERE clause as PostgreSQL SQL, anonymous bound values unnumbered (a copy
+    numbers a value shared by two subqueries twice; it is the same value)."""
+    sql = str(statement.compile(dialect=postgresql.dialect())).split("WHERE", 1)[1]
+    return re.sub(r"%\((\w+?)_\d+\)s", r"%(\1)s", sql)
