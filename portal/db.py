@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData, String, create_engine, event
+from sqlalchemy import DateTime, MetaData, String, create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -72,15 +73,24 @@ class Timestamps:
 session = scoped_session(sessionmaker(expire_on_commit=False))
 
 
-def make_engine(url: str, **overrides) -> Engine:
-    """Create the engine; SQLite gets foreign keys and a busy timeout."""
+# A pooled connection that sat unused this long is pinged before it is handed out;
+# one used a moment ago is not (the server rarely drops a busy connection, and a
+# ping on every checkout is a round trip on every request).
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def make_engine(
+    url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS, **overrides
+) -> Engine:
+    """Create the engine; SQLite gets foreign keys and a busy timeout; PostgreSQL
+    connections are checked before use when they have been idle a while."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     kwargs: dict = {"future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 15, "check_same_thread": False}
     else:
-        kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
+        kwargs.update(pool_size=5, max_overflow=5)
     if overrides.get("poolclass") is not None:
         kwargs.pop("pool_size", None), kwargs.pop("max_overflow", None)
     kwargs.update(overrides)
@@ -88,7 +98,30 @@ def make_engine(url: str, **overrides) -> Engine:
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+    elif not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine, ping_after_idle)
     return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """SQLAlchemy's "pessimistic disconnect handling" with a ping only for connections
+    that sat in the pool for `idle_seconds`: a dead one is replaced before use."""
+
+    @event.listens_for(engine, "checkin")
+    def remember_checkin(_dbapi_connection, record) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        returned = record.info.get("checked_in_at")
+        if returned is None or time.monotonic() - returned < idle_seconds:
+            return
+        try:
+            if not engine.dialect.do_ping(dbapi_connection):
+                raise exc.DisconnectionError("the connection did not answer a ping")
+        except engine.dialect.loaded_dbapi.Error as error:
+            # the pool discards this connection and checks out another
+            raise exc.DisconnectionError(str(error)) from error
 
 
 def _sqlite_begin(connection) -> None:
