@@ -125,7 +125,7 @@ def _register_hooks(app: Flask) -> None:
         for name in VARY:
             response.vary.add(name)
         if request.endpoint != "static" and (
-            g.get("actor") is not None or getattr(session, "row", None) is not None
+            g.get("actor") is not None or getattr(session, "id_hash", None) is not None
         ):
             response.cache_control.no_store = True
             response.cache_control.private = True
@@ -225,9 +225,24 @@ def _register_template_helpers(app: Flask) -> None:
             urls[key] = url_for("static", filename=filename, v=digest[:12])
         return urls[key]
 
+    paths: dict[tuple[str, str], str] = {}
+
+    def page_url(endpoint: str, **values) -> str:
+        """url_for, remembered for the links that take no values (the navigation and
+        the Today buttons): a page has about twenty, and building each costs more than
+        the markup around it. The same answer as url_for, which it calls once."""
+        if values or endpoint.startswith("."):
+            return url_for(endpoint, **values)
+        key = (request.script_root, endpoint)
+        if key not in paths:
+            paths[key] = url_for(endpoint)
+        return paths[key]
+
     @app.context_processor
     def inject_helpers():
         return {"static_url": static_url, "actor": g.get("actor")}
+
+    app.jinja_env.globals["url_for"] = page_url
 
     app.jinja_env.globals["input_attrs"] = input_attrs
 

@@ -202,17 +202,18 @@ def redeem_enrollment_code(email: str, code: str, password: str) -> User | None:
     return user
 
 
-def set_password(user: User, password: str, keep: WebSession | None = None) -> None:
-    """Store a new hash and end every other session of this person."""
+def set_password(user: User, password: str, keep: str | None = None) -> None:
+    """Store a new hash and end every other session of this person (all but the
+    session whose key is `keep`)."""
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
     end_all_sessions(user, keep=keep)
 
 
-def end_all_sessions(user: User, keep: WebSession | None = None) -> None:
+def end_all_sessions(user: User, keep: str | None = None) -> None:
     query = delete(WebSession).where(WebSession.user_id == user.id)
     if keep is not None:
-        query = query.where(WebSession.id_hash != keep.id_hash)
+        query = query.where(WebSession.id_hash != keep)
     db.session.execute(query)
 
 

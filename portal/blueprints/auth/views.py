@@ -196,7 +196,7 @@ def account():
     if services.authenticate(user.email, form.current.data) is None:
         form.current.errors = ["That is not your current password."]
         return render_template("auth/account.html", form=form), 200
-    services.set_password(user, form.password.data, keep=session.row)
+    services.set_password(user, form.password.data, keep=session.id_hash)
     sign_session_in(session, user, mfa_passed=True, ip=request.remote_addr)
     audit("change_password", "account", object_id=user.id)
     flash("Your password is changed. Other phones and computers were signed out.")
