@@ -339,11 +339,12 @@ class TodayStatus:
 DEFAULT_SCHEDULE = {"admission": True, "every_days": 7, "discharge": True}
 
 
-def _build_today_status_statement():
-    """Built once: Today runs it on every visit; building costs more than running."""
+def today_status_columns(patient, program_id):
+    """What Today needs to know about check-ins and screeners, as four scalar
+    subqueries that another statement can carry (Today runs them with its enrollment,
+    in one query): the last check-in's local date, the last PHQ-9 and GAD-7, and the
+    program's screener schedule."""
     from portal.blueprints.checkins.models import RiskSettings
-
-    patient = bindparam("patient_id")
 
     def last(instrument: Instrument):
         return (
@@ -355,40 +356,45 @@ def _build_today_status_statement():
             .scalar_subquery()
         )
 
-    checked = (
-        select(func.count())
-        .select_from(CheckIn)
-        .where(CheckIn.patient_id == patient, CheckIn.local_date == bindparam("day"))
+    last_checkin = (
+        select(func.max(CheckIn.local_date))
+        .where(CheckIn.patient_id == patient)
         .scalar_subquery()
     )
     schedule = (
         select(RiskSettings.screener_schedule)
-        .where(RiskSettings.program_id == bindparam("program_id"))
+        .where(RiskSettings.program_id == program_id)
         .scalar_subquery()
     )
-    return select(checked, last(Instrument.PHQ9), last(Instrument.GAD7), schedule)
+    return last_checkin, last(Instrument.PHQ9), last(Instrument.GAD7), schedule
 
 
-_TODAY_STATUS = _build_today_status_statement()
+# Built once: building a statement costs more than running it.
+_TODAY_STATUS = select(
+    *today_status_columns(bindparam("patient_id"), bindparam("program_id"))
+)
 
 
 def today_status(patient_id: str, ctx: PatientContext) -> TodayStatus:
     """Whether today's check-in is done and which screeners are due, in one query."""
-    checked, phq9, gad7, schedule = db.session.execute(
-        _TODAY_STATUS,
-        {
-            "patient_id": patient_id,
-            "day": local_today(ctx),
-            "program_id": ctx.program.id,
-        },
+    values = db.session.execute(
+        _TODAY_STATUS, {"patient_id": patient_id, "program_id": ctx.program.id}
     ).one()
+    return today_status_from(tuple(values), ctx)
+
+
+def today_status_from(values: tuple, ctx: PatientContext) -> TodayStatus:
+    """TodayStatus from the values of `today_status_columns`."""
+    last_checkin, phq9, gad7, schedule = values
+    if isinstance(last_checkin, str):  # SQLite gives an aggregate's date as text
+        last_checkin = date.fromisoformat(last_checkin)
     schedule = _as_dict(schedule) or DEFAULT_SCHEDULE
     due = [
         d
         for i, at in ((Instrument.PHQ9, phq9), (Instrument.GAD7, gad7))
         if (d := _due(i, _aware(at), ctx, schedule))
     ]
-    return TodayStatus(bool(checked), due)
+    return TodayStatus(last_checkin == local_today(ctx), due)
 
 
 def _as_dict(value):

@@ -441,6 +441,11 @@ def _unread_statement(role: Role):
     return select(func.count()).select_from(threads).scalar_subquery()
 
 
+def unread_messages_column(role: Role):
+    """The navigation's count of unread messages, for another statement to carry."""
+    return _unread_statement(role)
+
+
 @cache
 def _header_statement(role: Role):
     """The bell's count and this count in one statement, built once per role."""

@@ -72,7 +72,8 @@ def load_patient_context(patient_id: str) -> PatientContext | None:
 
 # The statements of the patient's pages are built once and reused with bound values:
 # building a select and its cache key on every request costs more CPU than running it
-# (bench/README.md has the figures).
+# (bench/README.md has the figures). Those that return plain rows run on the
+# connection, past the ORM's execution path, which costs more than the statement.
 
 
 @cache
@@ -83,6 +84,60 @@ def _current_enrollment():
         .options(contains_eager(Enrollment.program), joinedload(Enrollment.track))
         .where(
             Enrollment.patient_id == bindparam("patient_id"),
+            Enrollment.status != EnrollmentStatus.DISCHARGED,
+        )
+        .order_by(Enrollment.admitted_on.desc())
+        .limit(1)
+    )
+
+
+@dataclass
+class TodayData:
+    """Everything Today reads, from one query."""
+
+    ctx: PatientContext
+    status_values: tuple  # checkins.services.today_status_columns
+    unread_notifications: int
+    unread_messages: int
+
+
+def load_today(patient_id: str) -> TodayData | None:
+    """The patient's current enrollment with its program and track, the check-in and
+    screener status, and the header's two unread counts: one query."""
+    from portal.blueprints.notifications.services import unread_count_params
+
+    params = {"patient_id": patient_id, "actor_id": patient_id}
+    row = db.session.execute(
+        _today_statement(), params | unread_count_params(patient_id)
+    ).first()
+    if row is None:
+        return None
+    enrollment, *status, notes, messages = row
+    program = enrollment.program
+    ctx = PatientContext(enrollment, program, ZoneInfo(program.timezone))
+    return TodayData(ctx, tuple(status), notes or 0, messages or 0)
+
+
+@cache
+def _today_statement():
+    from portal.blueprints.auth.models import Role
+    from portal.blueprints.checkins.services import today_status_columns
+    from portal.blueprints.messages.caseload import unread_messages_column
+    from portal.blueprints.notifications.services import UNREAD_COUNT
+
+    patient = bindparam("patient_id")
+    return (
+        select(
+            Enrollment,
+            *today_status_columns(patient, Enrollment.program_id),
+            UNREAD_COUNT.scalar_subquery(),
+            unread_messages_column(Role.PATIENT),
+        )
+        .join(Enrollment.program)
+        .outerjoin(Enrollment.track)
+        .options(contains_eager(Enrollment.program), contains_eager(Enrollment.track))
+        .where(
+            Enrollment.patient_id == patient,
             Enrollment.status != EnrollmentStatus.DISCHARGED,
         )
         .order_by(Enrollment.admitted_on.desc())
@@ -123,7 +178,7 @@ def _enrolled_on(enrollment: Enrollment, day: date) -> bool:
 
 def _group_sessions(track_id: str, weekdays: set[int]) -> list[Row]:
     params = {"track_id": track_id, "weekdays": sorted(weekdays)}
-    return db.session.execute(_group_sessions_query(), params).all()
+    return db.session.connection().execute(_group_sessions_query(), params).all()
 
 
 @cache
@@ -157,7 +212,7 @@ def _appointments(ctx: PatientContext, first: date, last: date) -> list[Row]:
         "start": datetime.combine(first, time.min, ctx.tz),
         "end": datetime.combine(last + timedelta(days=1), time.min, ctx.tz),
     }
-    return db.session.execute(_appointments_query(), params).all()
+    return db.session.connection().execute(_appointments_query(), params).all()
 
 
 @cache

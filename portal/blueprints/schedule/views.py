@@ -8,6 +8,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     make_response,
     redirect,
     render_template,
@@ -37,16 +38,20 @@ def today():
     actor = current_actor()
     if actor.is_staff:
         return redirect(url_for("staff.home"))
-    ctx = services.load_patient_context(actor.id)
+    today = services.load_today(actor.id)
     audit("read", "schedule", patient_id=actor.id)
-    if ctx is None:
+    if today is None:
         return render_template("schedule/not_enrolled.html")
+    # the header's counts came with the page's one query: the template asks no more
+    g.unread_notifications = today.unread_notifications
+    g.unread_messages = today.unread_messages
+    ctx = today.ctx
     day = services.local_today(ctx)
     items = services.schedule_between(ctx, day, day)[day]
     current, upcoming = services.now_and_next(
         items, services.utcnow().astimezone(ctx.tz)
     )
-    from portal.blueprints.checkins.services import today_status
+    from portal.blueprints.checkins.services import today_status_from
 
     template = "schedule/_day.html" if _wants_fragment() else "schedule/today.html"
     return render_template(
@@ -56,7 +61,7 @@ def today():
         items=items,
         current=current,
         upcoming=upcoming,
-        status=today_status(actor.id, ctx),
+        status=today_status_from(today.status_values, ctx),
     )
 
 
