@@ -42,6 +42,5 @@ def test_patient_pages_use_the_same_few_queries_with_more_data(
     _grow(world, 60)
     large = {url: _count(client, query_counter, url) for url in ("/", "/week")}
     assert small == large, query_counter["statements"]
-    # the session, Today with its status and header counts, groups, appointments,
-    # and the audit row
-    assert large["/"] <= 5, query_counter["statements"]
+    # the session; Today with its day, status and header counts; the audit row
+    assert large["/"] == 3, query_counter["statements"]

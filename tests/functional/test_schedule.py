@@ -141,3 +141,65 @@ def test_appointment_late_in_the_evening_lands_on_the_local_day(client, world):
     days = schedule_between(ctx, local_day, local_day + timedelta(days=1))
     assert any(i.starts == late for i in days[local_day])
     assert not any(i.starts == late for i in days[local_day + timedelta(days=1)])
+
+
+def test_todays_one_query_finds_the_same_day_as_the_week(app_ctx, world):
+    """Today carries its rows as JSON in one query; the week reads them as rows. Both
+    must put the same things on the same local day: late evening, just past midnight,
+    yesterday, a cancelled appointment, an inactive group, times with seconds."""
+    from portal.blueprints.schedule import services
+    from portal.blueprints.schedule.models import AppointmentStatus, SessionKind
+
+    patient, therapist = world.patient, world.staff[Role.THERAPIST]
+    tz = ZoneInfo(world.program.timezone)
+    today = services.utcnow().astimezone(tz).date()
+
+    def at(day_offset: int, hour: int, minute: int = 0) -> datetime:
+        local = datetime.combine(today + timedelta(days=day_offset), time(hour, minute))
+        return local.replace(tzinfo=tz)
+
+    for start, status in (
+        (at(0, 23, 30), AppointmentStatus.BOOKED),  # tonight: today
+        (at(1, 0, 15), AppointmentStatus.BOOKED),  # after midnight: tomorrow
+        (at(-1, 23, 45), AppointmentStatus.BOOKED),  # last night: yesterday
+        (at(0, 8, 5), AppointmentStatus.CANCELLED),  # cancelled: nowhere
+    ):
+        f.AppointmentFactory(
+            patient_id=patient.id,
+            staff_id=therapist.id,
+            starts_at=start,
+            ends_at=start + timedelta(minutes=45),
+            status=status,
+            telehealth_url="https://video.example.test/room",
+        )
+    f.GroupSessionFactory(
+        track_id=world.track.id,
+        weekday=today.weekday(),
+        title="Evening skills",
+        kind=SessionKind.EDUCATION,
+        starts_at=time(18, 30, 15),
+        ends_at=time(19, 45),
+        facilitator_id=therapist.id,
+        room=None,
+    )
+    f.GroupSessionFactory(
+        track_id=world.track.id, weekday=today.weekday(), title="Gone", active=False
+    )
+    db.session.flush()
+
+    loaded = services.load_today(patient.id)
+    assert loaded.day == today
+    rows = services.schedule_between(loaded.ctx, today, today)[today]
+    assert loaded.items == rows
+    titles = [item.title for item in loaded.items]
+    assert "Evening skills" in titles and "Gone" not in titles
+    evening = next(i for i in loaded.items if i.title == "Evening skills")
+    assert evening.starts == datetime.combine(today, time(18, 30, 15), tz)
+    assert evening.with_whom == therapist.display_name
+    appointments = [i for i in loaded.items if i.source == "appointment"]
+    assert [a.starts for a in appointments if a.starts.date() == today] == [
+        a.starts for a in appointments
+    ]
+    assert at(0, 23, 30) in [a.starts for a in appointments]
+    assert at(0, 8, 5) not in [a.starts for a in appointments]
+    assert at(1, 0, 15) not in [a.starts for a in appointments]

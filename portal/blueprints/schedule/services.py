@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, bindparam, func, literal, literal_column, select
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from portal import db
@@ -23,6 +25,7 @@ from portal.blueprints.schedule.models import (
     AttendanceStatus,
     CalendarFeed,
     GroupSession,
+    SessionKind,
 )
 from portal.blueprints.staff.models import Enrollment, EnrollmentStatus, Program
 from portal.db import utcnow
@@ -96,39 +99,109 @@ class TodayData:
     """Everything Today reads, from one query."""
 
     ctx: PatientContext
+    day: date
+    items: list[DayItem]
     status_values: tuple  # checkins.services.today_status_columns
     unread_notifications: int
     unread_messages: int
 
 
+# An appointment shows on the local day it starts; a day in any time zone lies within
+# two days of the moment in UTC, so Today reads that window and keeps its own day.
+TODAY_WINDOW = timedelta(days=2)
+
+
 def load_today(patient_id: str) -> TodayData | None:
-    """The patient's current enrollment with its program and track, the check-in and
-    screener status, and the header's two unread counts: one query."""
+    """The patient's current enrollment with its program and track, their day's group
+    sessions and appointments, the check-in and screener status, and the header's two
+    unread counts: one query (the rows of the day come as JSON arrays)."""
     from portal.blueprints.notifications.services import unread_count_params
 
-    params = {"patient_id": patient_id, "actor_id": patient_id}
+    now = utcnow()
+    params = {
+        "patient_id": patient_id,
+        "actor_id": patient_id,
+        "window_start": now - TODAY_WINDOW,
+        "window_end": now + TODAY_WINDOW,
+    }
+    connection = db.session.connection()
     row = db.session.execute(
-        _today_statement(), params | unread_count_params(patient_id)
+        _today_statement(connection.dialect.name),
+        params | unread_count_params(patient_id),
     ).first()
     if row is None:
         return None
-    enrollment, *status, notes, messages = row
+    enrollment, groups, appointments, *status, notes, messages = row
     program = enrollment.program
     ctx = PatientContext(enrollment, program, ZoneInfo(program.timezone))
-    return TodayData(ctx, tuple(status), notes or 0, messages or 0)
+    day = now.astimezone(ctx.tz).date()
+    items = _arrange(
+        ctx,
+        {day: []},
+        [_group_from_json(value) for value in _json_list(groups)],
+        [_appointment_from_json(value) for value in _json_list(appointments)],
+    )[day]
+    return TodayData(ctx, day, items, tuple(status), notes or 0, messages or 0)
 
 
 @cache
-def _today_statement():
+def _today_statement(dialect: str):
+    """Built once per database kind (the JSON functions differ)."""
     from portal.blueprints.auth.models import Role
     from portal.blueprints.checkins.services import today_status_columns
     from portal.blueprints.messages.caseload import unread_messages_column
     from portal.blueprints.notifications.services import UNREAD_COUNT
 
     patient = bindparam("patient_id")
+    facilitator, staff = aliased(User), aliased(User)
+    groups = (
+        select(
+            _json_rows(
+                dialect,
+                id=GroupSession.id,
+                weekday=GroupSession.weekday,
+                title=GroupSession.title,
+                kind=GroupSession.kind,
+                starts_at=GroupSession.starts_at,
+                ends_at=GroupSession.ends_at,
+                room=GroupSession.room,
+                telehealth_url=GroupSession.telehealth_url,
+                with_whom=facilitator.display_name,
+            )
+        )
+        .select_from(GroupSession)
+        .outerjoin(facilitator, GroupSession.facilitator_id == facilitator.id)
+        .where(GroupSession.track_id == Enrollment.track_id, GroupSession.active)
+        .scalar_subquery()
+    )
+    appointments = (
+        select(
+            _json_rows(
+                dialect,
+                id=Appointment.id,
+                kind=Appointment.kind,
+                starts_at=Appointment.starts_at,
+                ends_at=Appointment.ends_at,
+                room=Appointment.room,
+                telehealth_url=Appointment.telehealth_url,
+                with_whom=staff.display_name,
+            )
+        )
+        .select_from(Appointment)
+        .join(staff, Appointment.staff_id == staff.id)
+        .where(
+            Appointment.patient_id == patient,
+            Appointment.status == AppointmentStatus.BOOKED,
+            Appointment.starts_at >= bindparam("window_start"),
+            Appointment.starts_at < bindparam("window_end"),
+        )
+        .scalar_subquery()
+    )
     return (
         select(
             Enrollment,
+            groups,
+            appointments,
             *today_status_columns(patient, Enrollment.program_id),
             UNREAD_COUNT.scalar_subquery(),
             unread_messages_column(Role.PATIENT),
@@ -145,6 +218,50 @@ def _today_statement():
     )
 
 
+def _json_rows(dialect: str, **columns):
+    """Rows as one JSON array of objects, built in the database: json_agg on
+    PostgreSQL, json_group_array on SQLite (an empty set gives [] on both)."""
+    pairs = [part for key, column in columns.items() for part in (literal(key), column)]
+    if dialect == "postgresql":
+        return func.coalesce(
+            func.json_agg(func.json_build_object(*pairs)), literal_column("'[]'::json")
+        )
+    return func.json_group_array(func.json_object(*pairs))
+
+
+def _json_list(value) -> list[dict]:
+    """PostgreSQL's driver decodes JSON; SQLite gives text."""
+    return json.loads(value) if isinstance(value, str) else value or []
+
+
+def _moment(value: str) -> datetime:
+    """A stored UTC moment from JSON: PostgreSQL writes the offset, SQLite does not."""
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _group_from_json(value: dict) -> SimpleNamespace:
+    return SimpleNamespace(
+        **value
+        | {
+            "kind": SessionKind(value["kind"]),
+            "starts_at": time.fromisoformat(value["starts_at"]),
+            "ends_at": time.fromisoformat(value["ends_at"]),
+        }
+    )
+
+
+def _appointment_from_json(value: dict) -> SimpleNamespace:
+    return SimpleNamespace(
+        **value
+        | {
+            "kind": AppointmentKind(value["kind"]),
+            "starts_at": _moment(value["starts_at"]),
+            "ends_at": _moment(value["ends_at"]),
+        }
+    )
+
+
 def local_today(ctx: PatientContext) -> date:
     return utcnow().astimezone(ctx.tz).date()
 
@@ -154,15 +271,24 @@ def schedule_between(
 ) -> dict[date, list[DayItem]]:
     """Every day from first to last inclusive, each with its items in time order."""
     days = {first + timedelta(n): [] for n in range((last - first).days + 1)}
+    in_program = any(_enrolled_on(ctx.enrollment, d) for d in days)
+    sessions = (
+        _group_sessions(ctx.enrollment.track_id, {d.weekday() for d in days})
+        if ctx.enrollment.track_id and in_program
+        else []
+    )
+    return _arrange(ctx, days, sessions, _appointments(ctx, first, last))
+
+
+def _arrange(ctx: PatientContext, days: dict, sessions, appointments) -> dict:
+    """Put the track's sessions on the days the patient is enrolled and their weekday
+    comes, and each appointment on its local day; each day in time order."""
     in_program = [d for d in days if _enrolled_on(ctx.enrollment, d)]
-    if ctx.enrollment.track_id and in_program:
-        for session in _group_sessions(
-            ctx.enrollment.track_id, {d.weekday() for d in days}
-        ):
-            for day in in_program:
-                if day.weekday() == session.weekday:
-                    days[day].append(_group_item(ctx.tz, day, session))
-    for appt in _appointments(ctx, first, last):
+    for session in sessions:
+        for day in in_program:
+            if day.weekday() == session.weekday:
+                days[day].append(_group_item(ctx.tz, day, session))
+    for appt in appointments:
         local_day = appt.starts_at.astimezone(ctx.tz).date()
         if local_day in days:
             days[local_day].append(_appointment_item(ctx.tz, appt))

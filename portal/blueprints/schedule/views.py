@@ -45,9 +45,7 @@ def today():
     # the header's counts came with the page's one query: the template asks no more
     g.unread_notifications = today.unread_notifications
     g.unread_messages = today.unread_messages
-    ctx = today.ctx
-    day = services.local_today(ctx)
-    items = services.schedule_between(ctx, day, day)[day]
+    ctx, day, items = today.ctx, today.day, today.items
     current, upcoming = services.now_and_next(
         items, services.utcnow().astimezone(ctx.tz)
     )
