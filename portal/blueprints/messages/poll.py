@@ -85,12 +85,36 @@ def reader_rule(role: Role):
     return _as_session_user(access.may_read(role))
 
 
-def _session_alive(role: Role):
-    """portal.sessions.is_session_expired for a user of this role, negated (the
-    absolute timeout is in the statement's WHERE), and the second factor for staff."""
-    idle = "patient_seen_after" if role is Role.PATIENT else "staff_seen_after"
-    alive = WebSession.last_seen_at >= bindparam(idle)
-    return and_(alive, WebSession.mfa_passed.is_(True)) if role.is_staff else alive
+def _session_alive():
+    """portal.sessions.is_session_expired, negated, for a signed-in user (the absolute
+    timeout is in the statement's WHERE too), and the second factor for staff."""
+    patient = User.role == Role.PATIENT
+    return or_(
+        and_(patient, WebSession.last_seen_at >= bindparam("patient_seen_after")),
+        and_(
+            ~patient,
+            WebSession.last_seen_at >= bindparam("staff_seen_after"),
+            WebSession.mfa_passed.is_(True),
+        ),
+    )
+
+
+def _readers():
+    """OR over the reader roles of (the user's role, that role's rule); roles whose
+    rules are the same SQL (therapist, prescriber, nurse) share one term, which keeps
+    the statement and its bound values fewer."""
+    groups: dict[tuple, tuple[list[Role], object]] = {}
+    for role in reader_roles():
+        rule = reader_rule(role)
+        compiled = rule.compile()
+        key = (str(compiled), tuple(sorted(compiled.params.items())))
+        groups.setdefault(key, ([], rule))[0].append(role)
+    return or_(
+        *(
+            and_(or_(*(User.role == role for role in roles)), rule)
+            for roles, rule in groups.values()
+        )
+    )
 
 
 @cache
@@ -98,10 +122,6 @@ def unchanged_thread_statement():
     """The thread's version (last message number, others' read total) when the
     session behind `id_hash` is signed in and its user may read the thread; no row
     otherwise. Built once."""
-    readers = [
-        and_(User.role == role, _session_alive(role), reader_rule(role))
-        for role in reader_roles()
-    ]
     return (
         select(MessageThread.last_seq, _as_session_user(services.others_read_total()))
         .select_from(WebSession)
@@ -111,7 +131,8 @@ def unchanged_thread_statement():
             WebSession.id_hash == bindparam("id_hash"),
             WebSession.created_at >= bindparam("created_after"),
             User.is_active.is_(True),
-            or_(*readers),
+            _session_alive(),
+            _readers(),
         )
     )
 
