@@ -171,7 +171,7 @@ def test_a_database_error_goes_to_the_app(world, browsers, monkeypatch, query_co
     thread_id = thread_id_for(world.patient, world.patient, "hello")
     client, tag = browsers(world.patient), _version_tag(world.patient, thread_id)
     monkeypatch.setattr(
-        poll, "unchanged_thread_statement", lambda: text("SELECT * FROM no_such_table")
+        poll, "unchanged_thread_statement", lambda _role: text("SELECT * FROM no_such")
     )
 
     response, statements = _statements_of(
@@ -179,26 +179,110 @@ def test_a_database_error_goes_to_the_app(world, browsers, monkeypatch, query_co
     )
 
     assert response.status_code == 304  # from the app, which checks the same thing
-    assert "no_such_table" in statements[0]
+    assert "no_such" in statements[0]
     queries = [s for s in statements if s.startswith("SELECT")]
     assert len(queries) == 3, statements  # the failed look, then the app's two
+
+
+@pytest.mark.parametrize("who", ["patient", "peer", "consented therapist"])
+def test_later_checks_run_the_statement_of_the_sessions_role_alone(
+    who, world, app, browsers, query_counter
+):
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    reader = {
+        "patient": world.patient,
+        "peer": world.staff[Role.PEER],
+        "consented therapist": world.staff[Role.THERAPIST],
+    }[who]
+    if who == "consented therapist":
+        _consent(browsers(world.patient), reader)
+    client, tag = browsers(reader), _version_tag(reader, thread_id)
+
+    first, first_sql = _statements_of(
+        query_counter, lambda: _poll(client, thread_id, tag)
+    )
+    later, later_sql = _statements_of(
+        query_counter, lambda: _poll(client, thread_id, tag)
+    )
+
+    assert first.status_code == later.status_code == 304
+    assert first_sql == [_sql(app, None)]  # every reader role's rule
+    assert later_sql == [_sql(app, reader.role)]  # this role's rule alone
+
+
+def test_a_changed_role_goes_to_the_app_and_is_learned_again(
+    world, app, browsers, query_counter
+):
+    peer = world.staff[Role.PEER]
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    client, tag = browsers(peer), _version_tag(peer, thread_id)
+    assert _poll(client, thread_id, tag).status_code == 304  # learns: a peer
+    db.session.execute(
+        update(User).where(User.id == peer.id).values(role=Role.CASE_MANAGER)
+    )
+
+    changed, changed_sql = _statements_of(
+        query_counter, lambda: _poll(client, thread_id, tag)
+    )
+    again, again_sql = _statements_of(
+        query_counter, lambda: _poll(client, thread_id, tag)
+    )
+
+    assert changed.status_code == again.status_code == 404  # no consent: not theirs
+    assert changed_sql[0] == _sql(app, Role.PEER)
+    assert again_sql[0] == _sql(app, None)
+
+
+def test_session_roles_forget_the_oldest_beyond_their_limit():
+    roles = poll.SessionRoles(limit=2)
+    roles.remember("a", Role.PATIENT)
+    roles.remember("b", Role.PEER)
+    roles.remember("a", Role.PATIENT)  # known: nothing forgotten
+    roles.remember("c", Role.NURSE)
+    assert (roles.get("a"), roles.get("b"), roles.get("c")) == (
+        None,
+        Role.PEER,
+        Role.NURSE,
+    )
+    roles.forget("b")
+    assert roles.get("b") is None
+    nothing = poll.SessionRoles(limit=0)
+    nothing.remember("a", Role.PATIENT)
+    assert nothing.get("a") is None
+
+
+def _sql(app, role: Role | None) -> str:
+    dialect = app.extensions["engine"].dialect
+    return str(poll.unchanged_thread_statement(role).compile(dialect=dialect))
 
 
 # ---- everything else is the app's answer ---------------------------------------------
 
 
-def test_another_patients_thread_is_the_apps_404(world, browsers, query_counter):
+@pytest.mark.parametrize("learned", [False, True], ids=["first check", "role known"])
+def test_another_patients_thread_is_the_apps_404(learned, world, browsers):
     thread_id = thread_id_for(world.patient_b, world.patient_b, "not yours")
     client = browsers(world.patient)
+    if learned:
+        _learn_role(client, world.patient)
     response = _poll(client, thread_id, _version_tag(world.patient, thread_id))
     assert response.status_code == 404
 
 
-def test_an_unknown_thread_is_the_apps_404(world, browsers):
+@pytest.mark.parametrize("learned", [False, True], ids=["first check", "role known"])
+def test_an_unknown_thread_is_the_apps_404(learned, world, browsers):
     client = browsers(world.patient)
+    if learned:
+        _learn_role(client, world.patient)
     unknown = "0b7c6a7e-4f0e-4d53-9d55-8d2f0c1e2a3b"
     assert _poll(client, unknown, '"0.0"').status_code == 404
     assert _poll(client, unknown, "*").status_code == 404
+
+
+def _learn_role(client, patient: User) -> None:
+    """One check of the patient's own thread: the shortcut learns the role."""
+    own = thread_id_for(patient, patient, "my own")
+    assert _poll(client, own, _version_tag(patient, own)).status_code == 304
 
 
 def test_no_cookie_is_sent_to_sign_in(world, app):

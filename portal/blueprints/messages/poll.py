@@ -16,12 +16,20 @@ unchanged, which decides with everything it has: the audit row of a refusal, the
 the sign-in redirect, the deletion of an expired session. A 304 writes nothing: no
 audit row (it shows nothing), no session write (a poll is not activity, so the idle
 timeout still applies).
+
+The statement for every reader role at once is large (an OR over their rules, about
+30 subqueries), and PostgreSQL sets up every subquery of its plan at each run. So the
+first check of a session in a process runs it and learns the user's role; later ones
+run the statement of that role alone, which checks the role again (about a third
+less CPU in the app and in PostgreSQL; bench/README.md). A role that changed only
+sends one check to the app and is learned again.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from datetime import timedelta
 from functools import cache
 
@@ -85,45 +93,58 @@ def reader_rule(role: Role):
     return _as_session_user(access.may_read(role))
 
 
-def _session_alive():
-    """portal.sessions.is_session_expired, negated, for a signed-in user (the absolute
-    timeout is in the statement's WHERE too), and the second factor for staff."""
+def _session_alive(roles: list[Role]):
+    """portal.sessions.is_session_expired, negated, for a signed-in user of one of
+    these roles (the absolute timeout is in the statement's WHERE), and the second
+    factor for staff."""
     patient = User.role == Role.PATIENT
-    return or_(
-        and_(patient, WebSession.last_seen_at >= bindparam("patient_seen_after")),
-        and_(
-            ~patient,
-            WebSession.last_seen_at >= bindparam("staff_seen_after"),
-            WebSession.mfa_passed.is_(True),
-        ),
-    )
+    alive = []
+    if Role.PATIENT in roles:
+        alive.append(
+            and_(patient, WebSession.last_seen_at >= bindparam("patient_seen_after"))
+        )
+    if any(role.is_staff for role in roles):
+        alive.append(
+            and_(
+                ~patient,
+                WebSession.last_seen_at >= bindparam("staff_seen_after"),
+                WebSession.mfa_passed.is_(True),
+            )
+        )
+    return or_(*alive)
 
 
-def _readers():
-    """OR over the reader roles of (the user's role, that role's rule); roles whose
-    rules are the same SQL (therapist, prescriber, nurse) share one term, which keeps
-    the statement and its bound values fewer."""
+def _readers(roles: list[Role]):
+    """OR over these roles of (the user's role, that role's rule); roles whose rules
+    are the same SQL (therapist, prescriber, nurse) share one term, which keeps the
+    statement and its bound values fewer."""
     groups: dict[tuple, tuple[list[Role], object]] = {}
-    for role in reader_roles():
+    for role in roles:
         rule = reader_rule(role)
         compiled = rule.compile()
         key = (str(compiled), tuple(sorted(compiled.params.items())))
         groups.setdefault(key, ([], rule))[0].append(role)
     return or_(
         *(
-            and_(or_(*(User.role == role for role in roles)), rule)
-            for roles, rule in groups.values()
+            and_(or_(*(User.role == role for role in group)), rule)
+            for group, rule in groups.values()
         )
     )
 
 
 @cache
-def unchanged_thread_statement():
-    """The thread's version (last message number, others' read total) when the
-    session behind `id_hash` is signed in and its user may read the thread; no row
-    otherwise. Built once."""
+def unchanged_thread_statement(role: Role | None = None):
+    """The thread's version (last message number, others' read total) and the user's
+    role when the session behind `id_hash` is signed in and its user, of this role
+    (None: of any reader role), may read the thread; no row otherwise. Built once
+    per role."""
+    roles = reader_roles() if role is None else [role]
     return (
-        select(MessageThread.last_seq, _as_session_user(services.others_read_total()))
+        select(
+            MessageThread.last_seq,
+            _as_session_user(services.others_read_total()),
+            User.role,
+        )
         .select_from(WebSession)
         .join(User, User.id == WebSession.user_id)
         .join(MessageThread, MessageThread.id == bindparam("thread_id"))
@@ -131,8 +152,8 @@ def unchanged_thread_statement():
             WebSession.id_hash == bindparam("id_hash"),
             WebSession.created_at >= bindparam("created_after"),
             User.is_active.is_(True),
-            _session_alive(),
-            _readers(),
+            _session_alive(roles),
+            _readers(roles),
         )
     )
 
@@ -151,13 +172,14 @@ def statement_params(config, id_hash: str, thread_id: str) -> dict:
     }
 
 
-def current_version(params: dict) -> tuple[int, int] | None:
-    """Run the statement in the request's scoped session (where the tests bind their
-    transaction), and end that session before Flask or the answer goes on."""
+def current_version(role: Role | None, params: dict):
+    """(last message number, others' read total, role), or None. Run in the
+    request's scoped session (where the tests bind their transaction), which is
+    ended before Flask or the answer goes on."""
     try:
         row = (
             db.session.connection()
-            .execute(unchanged_thread_statement(), params)
+            .execute(unchanged_thread_statement(role), params)
             .first()
         )
         # Nothing was written. Commit rather than roll back, as every request does:
@@ -168,7 +190,34 @@ def current_version(params: dict) -> tuple[int, int] | None:
         return None
     finally:
         db.session.remove()
-    return (row[0], row[1] or 0) if row is not None else None
+    return (row[0], row[1] or 0, row[2]) if row is not None else None
+
+
+class SessionRoles:
+    """The role of each session's user as its last check found it, for at most
+    `limit` sessions (the oldest forgotten first). It only picks the statement to
+    run; that statement checks the role again."""
+
+    def __init__(self, limit: int = 10_000):
+        self.limit = limit
+        self.roles: dict[str, Role] = {}
+        self.lock = threading.Lock()
+
+    def get(self, id_hash: str) -> Role | None:
+        return self.roles.get(id_hash)
+
+    def remember(self, id_hash: str, role: Role) -> None:
+        with self.lock:
+            if id_hash not in self.roles:
+                while self.roles and len(self.roles) >= self.limit:
+                    del self.roles[next(iter(self.roles))]
+                if self.limit <= 0:
+                    return
+            self.roles[id_hash] = role
+
+    def forget(self, id_hash: str) -> None:
+        with self.lock:
+            self.roles.pop(id_hash, None)
 
 
 class UnchangedThreadShortcut:
@@ -177,9 +226,14 @@ class UnchangedThreadShortcut:
     def __init__(self, app: Flask, wsgi_app):
         self.app = app
         self.wsgi_app = wsgi_app
+        self.session_roles = SessionRoles()
 
     def __call__(self, environ, start_response):
-        etag = self.unchanged_etag(environ)
+        try:
+            etag = self.unchanged_etag(environ)
+        except Exception:  # never worse than without the shortcut: the app answers
+            log.exception("poll shortcut failed; passing to the app")
+            etag = None
         if etag is None:
             return self.wsgi_app(environ, start_response)
         start_response(
@@ -200,9 +254,13 @@ class UnchangedThreadShortcut:
         token = parse_cookie(environ.get("HTTP_COOKIE")).get(cookie_name)
         if not token or len(token) > 100:
             return None
-        params = statement_params(self.app.config, token_hash(token), match[1])
-        version = current_version(params)
+        id_hash = token_hash(token)
+        params = statement_params(self.app.config, id_hash, match[1])
+        version = current_version(self.session_roles.get(id_hash), params)
         if version is None:
+            self.session_roles.forget(id_hash)
             return None
-        etag = services.make_etag(*version)
+        last_seq, others_read_total, role = version
+        self.session_roles.remember(id_hash, role)
+        etag = services.make_etag(last_seq, others_read_total)
         return etag if parse_etags(if_none_match).contains(etag) else None
