@@ -123,6 +123,8 @@ def load_today(patient_id: str) -> TodayData | None:
         "actor_id": patient_id,
         "window_start": now - TODAY_WINDOW,
         "window_end": now + TODAY_WINDOW,
+        # the weekdays of the days around now: the local day is one of them
+        "weekdays": sorted({(now + timedelta(days=n)).weekday() for n in (-1, 0, 1)}),
     }
     connection = db.session.connection()
     row = db.session.execute(
@@ -171,7 +173,11 @@ def _today_statement(dialect: str):
         )
         .select_from(GroupSession)
         .outerjoin(facilitator, GroupSession.facilitator_id == facilitator.id)
-        .where(GroupSession.track_id == Enrollment.track_id, GroupSession.active)
+        .where(
+            GroupSession.track_id == Enrollment.track_id,
+            GroupSession.active,
+            GroupSession.weekday.in_(bindparam("weekdays", expanding=True)),
+        )
         .scalar_subquery()
     )
     appointments = (
