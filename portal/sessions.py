@@ -18,8 +18,6 @@ from functools import cache
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.datastructures import CallbackDict
 
 from portal import db
@@ -116,10 +114,7 @@ def _user_from(row) -> User | None:
     if known is not None:  # already loaded in this session: the ORM would reuse it
         return known
     mapping = row._mapping
-    user = User.__mapper__.class_manager.new_instance()
-    for key in USER_COLUMNS:
-        set_committed_value(user, key, mapping[f"user_{key}"])
-    make_transient_to_detached(user)
+    user = db.as_loaded(User, {key: mapping[f"user_{key}"] for key in USER_COLUMNS})
     db.session.add(user)
     return user
 

@@ -27,7 +27,7 @@ from portal.blueprints.schedule.models import (
     GroupSession,
     SessionKind,
 )
-from portal.blueprints.staff.models import Enrollment, EnrollmentStatus, Program
+from portal.blueprints.staff.models import Enrollment, EnrollmentStatus, Program, Track
 from portal.db import utcnow
 
 APPOINTMENT_TITLES = {
@@ -127,15 +127,29 @@ def load_today(patient_id: str) -> TodayData | None:
         "weekdays": sorted({(now + timedelta(days=n)).weekday() for n in (-1, 0, 1)}),
     }
     connection = db.session.connection()
-    row = db.session.execute(
+    row = connection.execute(
         _today_statement(connection.dialect.name),
         params | unread_count_params(patient_id),
     ).first()
     if row is None:
         return None
-    enrollment, groups, appointments, *status, notes, messages = row
-    program = enrollment.program
+    values = row._mapping
+    program = db.as_loaded(Program, _prefixed(values, "program_", PROGRAMS))
+    track = (
+        db.as_loaded(Track, _prefixed(values, "track_", TRACKS))
+        if values["track_id"] is not None
+        else None
+    )
+    enrollment = db.as_loaded(
+        Enrollment,
+        _prefixed(values, "enrollment_", ENROLLMENTS),
+        program=program,
+        track=track,
+    )
     ctx = PatientContext(enrollment, program, ZoneInfo(program.timezone))
+    groups, appointments = values["groups"], values["appointments"]
+    status = [values[key] for key in STATUS_KEYS]
+    notes, messages = values["unread_notifications"], values["unread_messages"]
     day = now.astimezone(ctx.tz).date()
     items = _arrange(
         ctx,
@@ -203,18 +217,24 @@ def _today_statement(dialect: str):
         )
         .scalar_subquery()
     )
+    status = today_status_columns(patient, Enrollment.program_id)
     return (
         select(
-            Enrollment,
-            groups,
-            appointments,
-            *today_status_columns(patient, Enrollment.program_id),
-            UNREAD_COUNT.scalar_subquery(),
-            unread_messages_column(Role.PATIENT),
+            *_labelled(ENROLLMENTS, "enrollment_"),
+            *_labelled(PROGRAMS, "program_"),
+            *_labelled(TRACKS, "track_"),
+            groups.label("groups"),
+            appointments.label("appointments"),
+            *(
+                column.label(key)
+                for key, column in zip(STATUS_KEYS, status, strict=True)
+            ),
+            UNREAD_COUNT.scalar_subquery().label("unread_notifications"),
+            unread_messages_column(Role.PATIENT).label("unread_messages"),
         )
-        .join(Enrollment.program)
-        .outerjoin(Enrollment.track)
-        .options(contains_eager(Enrollment.program), contains_eager(Enrollment.track))
+        .select_from(Enrollment)
+        .join(Program, Program.id == Enrollment.program_id)
+        .outerjoin(Track, Track.id == Enrollment.track_id)
         .where(
             Enrollment.patient_id == patient,
             Enrollment.status != EnrollmentStatus.DISCHARGED,
@@ -222,6 +242,18 @@ def _today_statement(dialect: str):
         .order_by(Enrollment.admitted_on.desc())
         .limit(1)
     )
+
+
+ENROLLMENTS, PROGRAMS, TRACKS = Enrollment.__table__, Program.__table__, Track.__table__
+STATUS_KEYS = ("last_checkin", "last_phq9", "last_gad7", "screener_schedule")
+
+
+def _labelled(table, prefix: str) -> list:
+    return [column.label(prefix + column.key) for column in table.c]
+
+
+def _prefixed(values, prefix: str, table) -> dict:
+    return {column.key: values[prefix + column.key] for column in table.c}
 
 
 def _json_rows(dialect: str, **columns):
