@@ -48,7 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from portal.blueprints.auth.views import bp as auth_bp
     from portal.blueprints.checkins.views import bp as checkins_bp
-    from portal.blueprints.messages.poll import UnchangedThreadShortcut
+    from portal.blueprints.messages.poll import UnchangedPollShortcut
     from portal.blueprints.messages.views import bp as messages_bp
     from portal.blueprints.needs.views import bp as needs_bp
     from portal.blueprints.notifications.views import bp as notifications_bp
@@ -72,7 +72,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(needs_bp)
     app.register_blueprint(record_bp)
     app.register_blueprint(fhir_bp)
-    app.wsgi_app = UnchangedThreadShortcut(app, app.wsgi_app)
+    app.wsgi_app = UnchangedPollShortcut(app, app.wsgi_app)
 
 
 def _mark_static_public(app: Flask) -> None:

@@ -1,6 +1,6 @@
-"""The idle "anything new?" check answered before Flask (portal/blueprints/messages/
-poll.py): 304 in one statement when the session may read the thread and the version is
-the client's, and in every other case the app's own answer, unchanged."""
+"""The idle "anything new?" checks answered before Flask (portal/blueprints/messages/
+poll.py): 304 in one statement when the session may read the thread (or has the inbox)
+and the version is the client's, and in every other case the app's own answer."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def test_the_shortcut_sends_the_headers_of_the_apps_own_304(
         query_counter, lambda: _poll(client, thread_id, tag)
     )
     monkeypatch.setattr(
-        poll.UnchangedThreadShortcut, "unchanged_etag", lambda _self, _environ: None
+        poll.UnchangedPollShortcut, "unchanged_etag", lambda _self, _environ: None
     )
     flask, flask_statements = _statements_of(
         query_counter, lambda: _poll(client, thread_id, tag)
@@ -414,3 +414,123 @@ def _where(statement) -> str:
     numbers a value shared by two subqueries twice; it is the same value)."""
     sql = str(statement.compile(dialect=postgresql.dialect())).split("WHERE", 1)[1]
     return re.sub(r"%\((\w+?)_\d+\)s", r"%(\1)s", sql)
+
+
+# ---- the inbox -----------------------------------------------------------------------
+
+
+def _inbox_tag(client) -> str:
+    """The inbox's ETag as the app gives it (asked without If-None-Match)."""
+    response = client.get("/messages/inbox/updates")
+    assert response.status_code == 200
+    return response.headers["ETag"]
+
+
+def _inbox_poll(client, tag: str):
+    return client.get("/messages/inbox/updates", headers={"If-None-Match": tag})
+
+
+@pytest.mark.parametrize("who", [Role.PEER, Role.THERAPIST, Role.DIRECTOR])
+def test_an_unchanged_inbox_answers_304_in_one_statement(
+    who, world, app, browsers, query_counter
+):
+    thread_id_for(world.patient, world.patient, "hello")
+    thread_id_for(world.patient_b, world.patient_b, "hi")
+    staff = world.director if who is Role.DIRECTOR else world.staff[who]
+    client = browsers(staff)
+    tag = _inbox_tag(client)
+
+    first, first_sql = _statements_of(query_counter, lambda: _inbox_poll(client, tag))
+    later, later_sql = _statements_of(query_counter, lambda: _inbox_poll(client, tag))
+
+    assert first.status_code == later.status_code == 304
+    assert first.headers["ETag"] == tag
+    assert first_sql == [_inbox_sql(app, None)]
+    assert later_sql == [_inbox_sql(app, who)]
+
+
+def test_an_empty_inbox_has_the_apps_version(world, browsers):
+    from tests import factories as f
+
+    elsewhere = f.UserFactory(staff=True, role=Role.PEER, display_name="Peer Far")
+    f.StaffMembershipFactory(user_id=elsewhere.id, program_id=world.other_program.id)
+    client = browsers(elsewhere)
+    tag = _inbox_tag(client)
+    assert tag == '"i0.0.0.0.0"'
+    assert _inbox_poll(client, tag).status_code == 304
+
+
+def test_the_inbox_shortcut_sends_the_headers_of_the_apps_own_304(
+    world, browsers, monkeypatch
+):
+    thread_id_for(world.patient, world.patient, "hello")
+    client = browsers(world.staff[Role.PEER])
+    tag = _inbox_tag(client)
+    shortcut = _inbox_poll(client, tag)
+    monkeypatch.setattr(
+        poll.UnchangedPollShortcut, "unchanged_etag", lambda _self, _environ: None
+    )
+    flask = _inbox_poll(client, tag)
+
+    assert shortcut.status_code == flask.status_code == 304
+    assert sorted(shortcut.headers.items()) == sorted(flask.headers.items())
+
+
+def test_a_changed_inbox_goes_to_the_app(world, browsers):
+    peer = world.staff[Role.PEER]
+    thread_id = thread_id_for(world.patient, world.patient, "hello")
+    client = browsers(peer)
+    tag = _inbox_tag(client)
+    assert _inbox_poll(client, tag).status_code == 304
+
+    add_message(db.session.get(MessageThread, thread_id), world.patient, "INBOX-NEWS")
+    response = _inbox_poll(client, tag)
+
+    assert response.status_code == 200 and response.headers["ETag"] != tag
+    assert 'id="inbox" hx-swap-oob="true"' in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("who", "learned"),
+    [("patient", False), ("patient", True), ("admin", False)],
+    ids=["patient, first check", "patient, role known", "admin"],
+)
+def test_no_inbox_for_patients_or_admins_is_the_apps_404(who, learned, world, browsers):
+    person = getattr(world, who)
+    client = browsers(person)
+    if learned:
+        _learn_role(client, person)  # from a check of their own conversation
+    assert _inbox_poll(client, '"i0.0.0.0.0"').status_code == 404
+    assert _inbox_poll(client, "*").status_code == 404
+
+
+@pytest.mark.parametrize("change", ["idle", "second factor", "deactivated"])
+def test_an_inbox_check_without_a_live_signed_in_session_goes_to_the_app(
+    change, world, app, browsers
+):
+    peer = world.staff[Role.PEER]
+    thread_id_for(world.patient, world.patient, "hello")
+    client = browsers(peer)
+    tag = _inbox_tag(client)
+    assert _inbox_poll(client, tag).status_code == 304
+    row = _session_row(peer)
+    if change == "idle":
+        row.last_seen_at = utcnow() - timedelta(
+            seconds=app.config["IDLE_TIMEOUT_STAFF"] + 5
+        )
+    elif change == "second factor":
+        row.mfa_passed = False
+    else:
+        db.session.execute(
+            update(User).where(User.id == peer.id).values(is_active=False)
+        )
+    db.session.flush()
+
+    response = _inbox_poll(client, tag)
+
+    assert response.status_code == 302 and "/sign-in" in response.headers["Location"]
+
+
+def _inbox_sql(app, role: Role | None) -> str:
+    dialect = app.extensions["engine"].dialect
+    return str(poll.unchanged_inbox_statement(role).compile(dialect=dialect))

@@ -341,26 +341,37 @@ def _inbox_row(actor: User, row) -> InboxRow:
     )
 
 
-@cache
-def _inbox_version_statement(role: Role):
-    return select(
-        func.count(),
+def inbox_version_columns() -> list:
+    """What the inbox shows, as aggregates over the threads listed: threads,
+    messages, what the actor has read, how many wait and how many are flagged."""
+    return [
+        func.count(MessageThread.id),
         func.coalesce(func.sum(MessageThread.last_seq), 0),
         func.coalesce(func.sum(access.my_read()), 0),
         func.count(MessageThread.waiting_since),
         func.count(MessageThread.flagged_at),
-    ).where(MessageThread.last_seq > 0, access.may_read(role))
+    ]
+
+
+def inbox_etag(values) -> str:
+    return "i" + ".".join(str(value or 0) for value in values)
+
+
+@cache
+def _inbox_version_statement(role: Role):
+    return select(*inbox_version_columns()).where(
+        MessageThread.last_seq > 0, access.may_read(role)
+    )
 
 
 def inbox_version(actor: User) -> str:
-    """What the inbox shows, in one aggregate row: threads, messages, what the actor
-    has read, how many wait and how many are flagged. The inbox's ETag."""
+    """The inbox's ETag, from one aggregate row."""
     row = (
         db.session.connection()
         .execute(_inbox_version_statement(actor.role), access.params(actor))
         .one()
     )
-    return "i" + ".".join(str(value or 0) for value in row)
+    return inbox_etag(row)
 
 
 @cache

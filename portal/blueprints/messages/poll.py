@@ -1,13 +1,15 @@
-"""The idle "anything new?" check of an open conversation, answered before Flask.
+"""The idle "anything new?" checks of an open conversation and of a staff member's
+open inbox, answered before Flask.
 
 Every open conversation asks every few seconds (`GET /messages/<id>/updates` with
-`If-None-Match`), and nearly every answer is 304. Through Flask each one paid the
-request machinery's floor (the session through the ORM, the hooks, the commit: about
-1.5 ms of CPU, bench/README.md) for an answer with no body. This WSGI middleware answers
-that one case itself, with one statement that checks together the session (the same
-timeouts as portal.sessions, an active user, the second factor for staff), the
-who-may-read rule of the user's role (portal/blueprints/messages/access.py) and the
-thread's version (services.poll_version).
+`If-None-Match`), every open inbox too (`GET /messages/inbox/updates`), and nearly
+every answer is 304. Through Flask each one paid the whole request machinery (the
+session, the hooks, the commit) for an answer with no body. This WSGI middleware
+answers that one case itself, with one statement that checks together the session
+(the same timeouts as portal.sessions, an active user, the second factor for staff),
+the who-may-read rule of the user's role (portal/blueprints/messages/access.py) and
+the version (services.poll_version; for the inbox, caseload.inbox_version over the
+threads that rule lets in).
 
 It only ever answers 304, and only when that statement says the client already has
 the current version. Everything else (another path, no cookie, a changed version, a
@@ -43,7 +45,7 @@ from werkzeug.http import parse_cookie, parse_etags
 
 from portal import db
 from portal.blueprints.auth.models import Role, User, WebSession
-from portal.blueprints.messages import access, services
+from portal.blueprints.messages import access, caseload, services
 from portal.blueprints.messages.models import MessageThread
 from portal.db import utcnow
 from portal.headers import SECURITY_HEADERS, VARY
@@ -53,7 +55,9 @@ from portal.sessions import token_hash
 log = logging.getLogger(__name__)
 
 UPDATES_PATH = re.compile(r"/messages/([^/]{36})/updates")
+INBOX_PATH = "/messages/inbox/updates"
 READ_PERMISSIONS = frozenset({Permission.MESSAGES_PATIENT, Permission.MESSAGES_STAFF})
+INBOX_PERMISSIONS = frozenset({Permission.MESSAGES_STAFF})
 NOT_MODIFIED_HEADERS = (
     *SECURITY_HEADERS,
     ("Vary", ", ".join(VARY)),
@@ -62,12 +66,10 @@ NOT_MODIFIED_HEADERS = (
 OUTER_TABLES = (WebSession.__table__, User.__table__, MessageThread.__table__)
 
 
-def reader_roles() -> list[Role]:
-    """The roles whose permissions let them open a conversation at all."""
+def reader_roles(permissions=READ_PERMISSIONS) -> list[Role]:
+    """The roles whose permissions let them open a conversation (or an inbox)."""
     return [
-        role
-        for role in Role
-        if ROLE_PERMISSIONS.get(role, frozenset()) & READ_PERMISSIONS
+        role for role in Role if ROLE_PERMISSIONS.get(role, frozenset()) & permissions
     ]
 
 
@@ -132,33 +134,66 @@ def _readers(roles: list[Role]):
     )
 
 
-@cache
-def unchanged_thread_statement(role: Role | None = None):
-    """The thread's version (last message number, others' read total) and the user's
-    role when the session behind `id_hash` is signed in and its user, of this role
-    (None: of any reader role), may read the thread; no row otherwise. Built once
-    per role."""
-    roles = reader_roles() if role is None else [role]
+def _signed_in(roles: list[Role], *columns):
+    """These columns and the user's role (last), for the session behind `id_hash`
+    when it is signed in and its user active and of one of these roles."""
     return (
-        select(
-            MessageThread.last_seq,
-            _as_session_user(services.others_read_total()),
-            User.role,
-        )
+        select(*columns, User.role)
         .select_from(WebSession)
         .join(User, User.id == WebSession.user_id)
-        .join(MessageThread, MessageThread.id == bindparam("thread_id"))
         .where(
             WebSession.id_hash == bindparam("id_hash"),
             WebSession.created_at >= bindparam("created_after"),
             User.is_active.is_(True),
             _session_alive(roles),
-            _readers(roles),
         )
     )
 
 
-def statement_params(config, id_hash: str, thread_id: str) -> dict:
+@cache
+def unchanged_thread_statement(role: Role | None = None):
+    """The thread's version (last message number, others' read total) and the user's
+    role when the session is signed in and its user, of this role (None: of any
+    reader role), may read the thread; no row otherwise. Built once per role."""
+    roles = reader_roles() if role is None else [role]
+    if not set(roles) <= set(reader_roles()):
+        return None
+    others = _as_session_user(services.others_read_total())
+    return (
+        _signed_in(roles, MessageThread.last_seq, others)
+        .join(MessageThread, MessageThread.id == bindparam("thread_id"))
+        .where(_readers(roles))
+    )
+
+
+@cache
+def unchanged_inbox_statement(role: Role | None = None):
+    """The inbox's version (caseload.inbox_version) and the user's role when the
+    session is signed in and its user is staff of this role (None: of any staff
+    role that has an inbox); no row otherwise. Built once per role."""
+    staff = reader_roles(INBOX_PERMISSIONS)
+    roles = staff if role is None else [role]
+    if not set(roles) <= set(staff):
+        return None
+    columns = [_as_session_user(c) for c in caseload.inbox_version_columns()]
+    listed = and_(MessageThread.last_seq > 0, _readers(roles))
+    return (
+        _signed_in(roles, *columns)
+        .outerjoin(MessageThread, listed)
+        .where(or_(*(User.role == each for each in roles)))
+        .group_by(WebSession.id_hash, User.role)
+    )
+
+
+def _thread_etag(row) -> str:
+    return services.make_etag(row[0], row[1] or 0)
+
+
+def _inbox_etag(row) -> str:
+    return caseload.inbox_etag(row[:5])
+
+
+def statement_params(config, id_hash: str, thread_id: str | None) -> dict:
     """The bound values: the timeouts of portal.sessions as the oldest times still
     alive, from the app's configuration."""
     now = utcnow()
@@ -172,16 +207,12 @@ def statement_params(config, id_hash: str, thread_id: str) -> dict:
     }
 
 
-def current_version(role: Role | None, params: dict):
-    """(last message number, others' read total, role), or None. Run in the
-    request's scoped session (where the tests bind their transaction), which is
-    ended before Flask or the answer goes on."""
+def current_row(statement, params: dict):
+    """The statement's one row, or None. Run in the request's scoped session (where
+    the tests bind their transaction), which is ended before Flask or the answer
+    goes on."""
     try:
-        row = (
-            db.session.connection()
-            .execute(unchanged_thread_statement(role), params)
-            .first()
-        )
+        row = db.session.connection().execute(statement, params).first()
         # Nothing was written. Commit rather than roll back, as every request does:
         # a rollback would also drop whatever the scoped session already held.
         db.session.commit()
@@ -190,7 +221,7 @@ def current_version(role: Role | None, params: dict):
         return None
     finally:
         db.session.remove()
-    return (row[0], row[1] or 0, row[2]) if row is not None else None
+    return row
 
 
 class SessionRoles:
@@ -220,8 +251,9 @@ class SessionRoles:
             self.roles.pop(id_hash, None)
 
 
-class UnchangedThreadShortcut:
-    """WSGI middleware: 304 for an unchanged conversation, everything else to Flask."""
+class UnchangedPollShortcut:
+    """WSGI middleware: 304 for an unchanged conversation or inbox, everything else
+    to Flask."""
 
     def __init__(self, app: Flask, wsgi_app):
         self.app = app
@@ -243,24 +275,36 @@ class UnchangedThreadShortcut:
 
     def unchanged_etag(self, environ) -> str | None:
         """The version the client already has, when it is still the current one and
-        the session may read the thread; None in every other case."""
-        if environ.get("REQUEST_METHOD") != "GET":
-            return None
-        match = UPDATES_PATH.fullmatch(environ.get("PATH_INFO", ""))
+        the session may read the thread (or has this inbox); None in every other
+        case."""
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
-        if match is None or not if_none_match or not access.looks_like_id(match[1]):
+        if environ.get("REQUEST_METHOD") != "GET" or not if_none_match:
+            return None
+        statement_for, etag_of, thread_id = _which_check(environ.get("PATH_INFO", ""))
+        if statement_for is None:
             return None
         cookie_name = self.app.session_interface.cookie_name(self.app)
         token = parse_cookie(environ.get("HTTP_COOKIE")).get(cookie_name)
         if not token or len(token) > 100:
             return None
         id_hash = token_hash(token)
-        params = statement_params(self.app.config, id_hash, match[1])
-        version = current_version(self.session_roles.get(id_hash), params)
-        if version is None:
+        statement = statement_for(self.session_roles.get(id_hash))
+        params = statement_params(self.app.config, id_hash, thread_id)
+        row = current_row(statement, params) if statement is not None else None
+        if row is None:
             self.session_roles.forget(id_hash)
             return None
-        last_seq, others_read_total, role = version
-        self.session_roles.remember(id_hash, role)
-        etag = services.make_etag(last_seq, others_read_total)
+        self.session_roles.remember(id_hash, row[-1])
+        etag = etag_of(row)
         return etag if parse_etags(if_none_match).contains(etag) else None
+
+
+def _which_check(path: str):
+    """(statement for a role, ETag of its row, thread id) of the check this path
+    asks for; Nones for any other path."""
+    if path == INBOX_PATH:
+        return unchanged_inbox_statement, _inbox_etag, None
+    match = UPDATES_PATH.fullmatch(path)
+    if match is not None and access.looks_like_id(match[1]):
+        return unchanged_thread_statement, _thread_etag, match[1]
+    return None, None, None
