@@ -5,22 +5,29 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from portal import db
+from portal.audit import AuditEvent
 from portal.blueprints.auth.models import Role
+from portal.blueprints.checkins import escalation, services
+from portal.blueprints.checkins.instruments import Instrument
 from portal.blueprints.checkins.models import (
     CheckIn,
+    Medication,
     OutboundPage,
     RiskFlag,
     RiskFlagEvent,
     RiskSettings,
+    SafetyPlan,
     ScreenerResponse,
 )
 from portal.blueprints.notifications.models import Notification
-from tests.conftest import csrf_from, post_form
+from tests.conftest import csrf_from, post_form, program_today
 
 ALWAYS_OPEN = {str(day): ["00:00", "23:59"] for day in range(7)}
 
@@ -264,3 +271,183 @@ def test_a_cssrs_yes_after_a_no_to_question_2_is_kept(client, login_as, risk_wor
     _screener(client, "c", ["0", "0", "1", None, None, "0"])
     assert _count(RiskFlag) == 1
     assert db.session.scalars(select(ScreenerResponse)).one().answers[2] == 1
+
+
+# ---- what a check-in costs: statements per request, whatever the history -----------
+
+
+def _history(patient, days_ago: range) -> None:
+    """A check-in on each of these earlier days, and a PHQ-9 every seventh."""
+    for n in days_ago:
+        db.session.add(
+            CheckIn(
+                patient_id=patient.id,
+                local_date=program_today() - timedelta(days=n),
+                mood=5,
+                craving=1,
+                sleep_hours=Decimal("7"),
+                medication=Medication.YES,
+                feels_safe=True,
+                idempotency_key=str(uuid.uuid4()),
+            )
+        )
+        if n % 7 == 0:
+            db.session.add(
+                ScreenerResponse(
+                    patient_id=patient.id,
+                    instrument=Instrument.PHQ9,
+                    answers=[1] * 8 + [0],
+                    total=8,
+                    severity="Mild",
+                    idempotency_key=str(uuid.uuid4()),
+                )
+            )
+    db.session.flush()
+
+
+def _statements_of_a_post(client, counter, **changes) -> list[str]:
+    page = client.get("/check-in").get_data(as_text=True)  # warm: last seen, CSRF
+    counter["n"], counter["statements"][:] = 0, []
+    response = client.post(
+        "/check-in", data={"csrf_token": csrf_from(page), **checkin_data(**changes)}
+    )
+    assert response.status_code == 200 and "Thank you" in response.get_data(True)
+    return list(counter["statements"])
+
+
+def _costs(client, counter) -> dict[str, int]:
+    """Statements of each kind of post, in the order a day may bring them."""
+    return {
+        kind: len(_statements_of_a_post(client, counter, **changes))
+        for kind, changes in (
+            ("safe, first of the day", {}),
+            ("safe, an edit", {"mood": "2"}),
+            ("risk, opens the flag", {"feels_safe": "no"}),
+            ("risk, flag already open", {"feels_safe": "no"}),
+        )
+    }
+
+
+def _start_the_day_again(patient) -> None:
+    """No check-in today and no open flag, as before the first post."""
+    db.session.execute(
+        delete(CheckIn).where(
+            CheckIn.patient_id == patient.id, CheckIn.local_date == program_today()
+        )
+    )
+    db.session.execute(
+        update(RiskFlag).where(RiskFlag.open_key == patient.id).values(open_key=None)
+    )
+    db.session.expire_all()
+
+
+def test_a_checkin_post_costs_the_same_few_statements_with_a_long_history(
+    client, login_as, risk_world, query_counter
+):
+    patient = login_as(Role.PATIENT)
+    _history(patient, range(1, 2))
+    short = _costs(client, query_counter)
+    _start_the_day_again(patient)
+    _history(patient, range(2, 121))
+    long = _costs(client, query_counter)
+    assert short == long, query_counter["statements"]
+    # The session; one read (the program, the check-in stored under the key, the
+    # safety plan for a risk answer, the header's two counts); the upsert; the audit
+    # row. A risk answer with the flag open adds one UPDATE that counts it, its
+    # event and its audit row.
+    assert long["safe, first of the day"] == long["safe, an edit"] == 4
+    assert long["risk, flag already open"] == 7
+
+
+def test_a_safe_post_reads_no_safety_plan_and_no_count_of_its_own(
+    client, login_as, risk_world, query_counter
+):
+    login_as(Role.PATIENT)
+    statements = " ".join(_statements_of_a_post(client, query_counter)).lower()
+    assert "safety_plans" not in statements
+    assert statements.count("from notifications") == 1  # inside the one read
+
+
+def test_the_checkin_page_is_three_statements_with_a_long_history(
+    client, login_as, risk_world, query_counter
+):
+    patient = login_as(Role.PATIENT)
+    _history(patient, range(0, 120))
+    client.get("/check-in")
+    query_counter["n"] = 0
+    html = client.get("/check-in").get_data(as_text=True)
+    assert "You checked in today" in html
+    assert query_counter["n"] == 3  # the session, the one read, the audit row
+
+
+# ---- exactly once, and a human told, on the cheaper path -----------------------------
+
+
+def _state_and_data(patient, feels_safe: bool = True):
+    state = services.load_checkin_state(patient.id, key=str(uuid.uuid4()))
+    data = services.CheckInData(6, 2, Decimal("7.5"), Medication.YES, feels_safe, None)
+    return state, data
+
+
+def test_a_resend_that_raced_its_first_sending_is_stored_once(app_ctx, risk_world):
+    patient = risk_world.patient
+    state, data = _state_and_data(patient, feels_safe=False)
+    first = services.save_checkin(patient, state, data, "k-raced-0001")
+    # the second read the state before the first was stored: its key looked new
+    again = services.save_checkin(patient, state, data, "k-raced-0001")
+    assert (first.outcome, again.outcome) == ("created", "duplicate")
+    assert again.risk  # crisis help is shown again, the team is not told twice
+    assert _count(CheckIn) == 1
+    assert db.session.scalars(select(RiskFlag)).one().positives == 1
+    assert _count(AuditEvent, data_kind="checkin", patient_id=patient.id) == 1
+
+
+def test_a_key_stored_for_another_patient_is_refused(app_ctx, risk_world):
+    state, data = _state_and_data(risk_world.patient)
+    services.save_checkin(risk_world.patient, state, data, "k-someone-0001")
+    other = services.load_checkin_state(risk_world.patient_b.id, key="k-someone-0001")
+    with pytest.raises(ValueError, match="someone else"):
+        services.save_checkin(risk_world.patient_b, other, data, "k-someone-0001")
+    assert _count(CheckIn) == 1
+
+
+def test_another_positive_reaches_whoever_took_the_flag(client, login_as, risk_world):
+    login_as(Role.PATIENT)
+    post_form(client, "/check-in", checkin_data(feels_safe="no"))
+    flag = db.session.scalars(select(RiskFlag)).one()
+    therapist = risk_world.staff[Role.THERAPIST]
+    escalation.acknowledge_flag(therapist, flag)
+    db.session.flush()
+    post_form(client, "/check-in", checkin_data(feels_safe="no"))
+    db.session.expire_all()
+    flag = db.session.get(RiskFlag, flag.id)
+    assert flag.positives == 2
+    assert _count(Notification, recipient_id=therapist.id) == 1
+    assert _count(OutboundPage, recipient_id=therapist.id, channel="sms") == 1
+    kinds = db.session.scalars(
+        select(RiskFlagEvent.kind).where(RiskFlagEvent.flag_id == flag.id)
+    ).all()
+    assert kinds.count("positive_again") == 1
+    assert _count(AuditEvent, data_kind="risk_flag", object_id=flag.id) >= 2
+
+
+def test_a_resent_risk_checkin_shows_crisis_help_with_the_safety_plan(
+    client, login_as, risk_world
+):
+    patient = login_as(Role.PATIENT)
+    db.session.add(SafetyPlan(patient_id=patient.id, sections={"coping": "Walk"}))
+    db.session.flush()
+    data = checkin_data(feels_safe="no")
+    post_form(client, "/check-in", data)
+    again = post_form(client, "/check-in", data | {"feels_safe": "yes"})
+    html = again.get_data(as_text=True)
+    assert "crisis-panel is-shown" in html and "Walk" in html
+    assert _count(CheckIn, feels_safe=False) == 1  # the first answer stands
+
+
+def test_a_safe_checkin_page_after_saving_has_no_crisis_panel(
+    client, login_as, risk_world
+):
+    login_as(Role.PATIENT)
+    html = post_form(client, "/check-in", checkin_data()).get_data(as_text=True)
+    assert "Thank you" in html and 'id="crisis-panel"' not in html

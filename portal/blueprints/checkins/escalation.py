@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.util import identity_key
 
 from portal import db
 from portal.audit import audit
@@ -28,7 +29,7 @@ from portal.blueprints.checkins.models import (
 from portal.blueprints.checkins.paging import queue_page
 from portal.blueprints.staff.models import Program
 from portal.blueprints.staff.services import program_director_ids
-from portal.db import utcnow
+from portal.db import new_id, utcnow
 from portal.hours import closes_at, is_open, next_opening
 
 log = logging.getLogger("portal.risk")
@@ -50,17 +51,25 @@ def settings_for(program_id: str) -> RiskSettings:
     return settings
 
 
-def open_flag_for(patient_id: str) -> RiskFlag | None:
-    return db.session.scalar(select(RiskFlag).where(RiskFlag.open_key == patient_id))
-
-
 def record_positive(
     patient: User, program: Program, source: str, source_id: str
 ) -> RiskFlag:
     """Open the patient's risk flag, or add this positive to the one already open."""
-    existing = open_flag_for(patient.id)
-    if existing is not None:
-        return _add_positive(existing, source, source_id)
+    flag = _open_or_add(patient, program, source, source_id)
+    return flag if isinstance(flag, RiskFlag) else _flag_object(flag)
+
+
+def note_positive(patient: User, program: Program, source: str, source_id: str) -> str:
+    """`record_positive` for a caller that needs no flag object: the flag's id."""
+    flag = _open_or_add(patient, program, source, source_id)
+    return flag.id if isinstance(flag, RiskFlag) else flag
+
+
+def _open_or_add(patient, program, source: str, source_id: str) -> RiskFlag | str:
+    """The flag opened now, or the id of the open flag this positive was added to."""
+    added = add_positive(patient.id, source)
+    if added is not None:
+        return added
     flag = RiskFlag(
         patient_id=patient.id,
         program_id=program.id,
@@ -72,27 +81,67 @@ def record_positive(
         with db.session.begin_nested():
             db.session.add(flag)
     except IntegrityError:  # another request opened it a moment ago
-        return _add_positive(open_flag_for(patient.id), source, source_id)
+        return add_positive(patient.id, source)
     _event(flag, "opened", detail=source)
     audit("create", "risk_flag", patient_id=patient.id, object_id=flag.id)
     raise_flag(flag, program, utcnow())
     return flag
 
 
-def _add_positive(flag: RiskFlag, source: str, source_id: str) -> RiskFlag:
-    flag.positives += 1
-    _event(flag, "positive_again", detail=source)
+_FLAGS = RiskFlag.__table__
+
+# One UPDATE finds the open flag and counts the positive: no read before it, and two
+# positives at once both count (the row lock orders them).
+_ADD_POSITIVE = (
+    update(_FLAGS)
+    .where(_FLAGS.c.open_key == bindparam("flag_patient"))
+    .values(positives=_FLAGS.c.positives + 1)
+    .returning(_FLAGS.c.id, _FLAGS.c.acknowledged_by_id)
+)
+_INSERT_EVENT = insert(RiskFlagEvent.__table__)
+
+
+def add_positive(patient_id: str, source: str) -> str | None:
+    """Add a positive to the patient's open flag and return its id; None when no flag
+    is open. Whoever already took the flag is told again."""
+    connection = db.session.connection()
+    row = connection.execute(_ADD_POSITIVE, {"flag_patient": patient_id}).first()
+    if row is None:
+        return None
+    flag_id, holder = row
+    connection.execute(
+        _INSERT_EVENT,
+        {
+            "id": new_id(),
+            "flag_id": flag_id,
+            "at": utcnow(),
+            "kind": "positive_again",
+            "actor_id": None,
+            "recipient_id": None,
+            "channel": None,
+            "detail": source,
+        },
+    )
     audit(
         "update",
         "risk_flag",
-        patient_id=flag.patient_id,
-        object_id=flag.id,
+        patient_id=patient_id,
+        object_id=flag_id,
         detail="another positive answer",
     )
-    holder = flag.acknowledged_by_id
     if holder:
-        _tell(flag, holder, voice=False)
-    return flag
+        _tell(_flag_object(flag_id), holder, voice=False)
+    return flag_id
+
+
+def _flag_object(flag_id: str) -> RiskFlag:
+    """The flag as an object. One this session already holds reads its count again:
+    `add_positive` changed it past the ORM."""
+    held = db.session.identity_map.get(identity_key(RiskFlag, flag_id))
+    if held is None:
+        return db.session.get(RiskFlag, flag_id)
+    db.session.expire(held, ["positives"])
+    return held
 
 
 def raise_flag(flag: RiskFlag, program: Program, now: datetime) -> None:

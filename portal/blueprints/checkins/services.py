@@ -6,8 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import Row, bindparam, exists, func, select, text
+from sqlalchemy.orm import aliased
 
 from portal import db
 from portal.audit import audit
@@ -21,9 +24,14 @@ from portal.blueprints.checkins.instruments import (
     is_risk_positive,
     score,
 )
-from portal.blueprints.checkins.models import CheckIn, Medication, ScreenerResponse
+from portal.blueprints.checkins.models import (
+    CheckIn,
+    Medication,
+    SafetyPlan,
+    ScreenerResponse,
+)
 from portal.blueprints.schedule.services import PatientContext, local_today
-from portal.db import utcnow
+from portal.db import new_id, utcnow
 
 SCORED = (Instrument.PHQ9, Instrument.GAD7)
 
@@ -45,38 +53,219 @@ class SaveResult:
     risk: bool
 
 
+@dataclass(frozen=True)
+class CheckInSaved:
+    checkin_id: str | None  # None: a resend that arrived while the first was saving
+    outcome: str  # "created", "updated" or "duplicate"
+    risk: bool
+
+
 def save_checkin(
-    patient: User, ctx: PatientContext, data: CheckInData, key: str
-) -> SaveResult:
+    patient: User, state: CheckInState, data: CheckInData, key: str
+) -> CheckInSaved:
     """Store today's check-in once per key; a new key the same day edits it."""
-    duplicate = db.session.scalar(select(CheckIn).where(CheckIn.idempotency_key == key))
-    if duplicate is not None:
-        if duplicate.patient_id != patient.id:
+    if state.stored is not None:  # read with the state: this key was sent before
+        if state.stored.patient_id != patient.id:
             raise ValueError("idempotency key belongs to someone else")
-        return SaveResult(duplicate, "duplicate", not duplicate.feels_safe)
-    today = local_today(ctx)
-    record = db.session.scalar(
-        select(CheckIn).where(
-            CheckIn.patient_id == patient.id, CheckIn.local_date == today
-        )
-    )
-    outcome = "updated" if record else "created"
-    if record is None:
-        record = CheckIn(patient_id=patient.id, local_date=today)
-        db.session.add(record)
-    for field in ("mood", "craving", "sleep_hours", "medication", "feels_safe", "note"):
-        setattr(record, field, getattr(data, field))
-    record.idempotency_key, record.updated_at = key, utcnow()
-    db.session.flush()
+        return CheckInSaved(state.stored.id, "duplicate", not state.stored.feels_safe)
+    made, now = new_id(), utcnow()
+    values = {
+        "id": made,
+        "created_at": now,
+        "patient_id": patient.id,
+        "local_date": state.today,
+        **{name: getattr(data, name) for name in EDITABLE},
+        "idempotency_key": key,
+        "updated_at": now,
+    }
+    connection = db.session.connection()
+    checkin_id = connection.execute(_upsert_statement(), values).scalar()
+    if checkin_id is None:  # the same key saved a moment ago, by a request in flight
+        return CheckInSaved(None, "duplicate", not data.feels_safe)
+    outcome = "created" if checkin_id == made else "updated"
     audit(
         "create" if outcome == "created" else "update",
         "checkin",
         patient_id=patient.id,
-        object_id=record.id,
+        object_id=checkin_id,
     )
     if not data.feels_safe:
-        escalation.record_positive(patient, ctx.program, "checkin", record.id)
-    return SaveResult(record, outcome, not data.feels_safe)
+        escalation.note_positive(patient, state.program, "checkin", checkin_id)
+    return CheckInSaved(checkin_id, outcome, not data.feels_safe)
+
+
+EDITABLE = ("mood", "craving", "sleep_hours", "medication", "feels_safe", "note")
+
+
+@cache
+def _upsert_statement():
+    """INSERT today's check-in, or on the day's row change its answers and key: one
+    statement whoever came first. A row that already has this key is left alone and
+    nothing is returned: a resend that raced its first sending is stored once.
+
+    Written as text, the same on PostgreSQL and SQLite: SQLAlchemy does not cache its
+    dialect INSERT ... ON CONFLICT and would compile it on every post. The typed bound
+    values still go through the columns' types."""
+    table = CheckIn.__table__
+    names = [column.name for column in table.c]
+    changed = (*EDITABLE, "idempotency_key", "updated_at")
+    # Built from the table's own column names, no input: S608 is moot.
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(names)})"  # noqa: S608
+        f" VALUES ({', '.join(':' + name for name in names)})"
+        " ON CONFLICT (patient_id, local_date) DO UPDATE SET "
+        + ", ".join(f"{name} = excluded.{name}" for name in changed)
+        + f" WHERE {table.name}.idempotency_key <> excluded.idempotency_key"
+        " RETURNING id"
+    )
+    return text(sql).bindparams(
+        *(bindparam(column.name, type_=column.type) for column in table.c)
+    )
+
+
+# ---- what the check-in reads: one query ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckInProgram:
+    """The program's columns a check-in uses: its day, its on-call line, and the
+    opening hours the crisis loop goes by."""
+
+    id: str
+    timezone: str
+    on_call_phone: str
+    opening_hours: dict
+
+
+@dataclass(frozen=True)
+class StoredCheckIn:
+    id: str
+    patient_id: str
+    feels_safe: bool
+
+
+@dataclass(frozen=True)
+class PlanSections:
+    sections: dict
+
+
+@dataclass
+class CheckInState:
+    """What a check-in request reads, in one statement. `stored` (the check-in already
+    stored under the posted key), `todays` (today's check-in) and `plan` are read only
+    when asked for."""
+
+    program: CheckInProgram
+    today: date
+    stored: StoredCheckIn | None
+    todays: Row | None
+    plan: PlanSections | None
+    unread_notifications: int
+    unread_messages: int
+
+
+def load_checkin_state(
+    patient_id: str, *, key: str | None = None, page: bool = False, plan: bool = False
+) -> CheckInState | None:
+    """The patient's program, the check-in stored under `key`, today's check-in (for
+    the page), the safety plan (where crisis help may show) and the header's two
+    unread counts; None when the patient is not enrolled."""
+    from portal.blueprints.notifications.services import unread_count_params
+
+    params = {"patient_id": patient_id, "actor_id": patient_id}
+    if key is not None:
+        params["key"] = key
+    statement = _state_statement(key is not None, page, plan)
+    row = (
+        db.session.connection()
+        .execute(statement, params | unread_count_params(patient_id))
+        .first()
+    )
+    if row is None:
+        return None
+    program = CheckInProgram(
+        row.program_id, row.timezone, row.on_call_phone, row.opening_hours
+    )
+    today = utcnow().astimezone(ZoneInfo(program.timezone)).date()
+    return CheckInState(
+        program,
+        today,
+        StoredCheckIn(row.stored_id, row.stored_patient_id, row.stored_feels_safe)
+        if key is not None and row.stored_id is not None
+        else None,
+        row if page and row.local_date == today else None,
+        PlanSections(row.sections) if plan and row.sections is not None else None,
+        row.unread_notifications or 0,
+        row.unread_messages or 0,
+    )
+
+
+@cache
+def _state_statement(keyed: bool, page: bool, plan: bool):
+    """Built once for each combination of the parts read."""
+    from portal.blueprints.auth.models import Role
+    from portal.blueprints.messages.caseload import unread_messages_column
+    from portal.blueprints.notifications.services import UNREAD_COUNT
+    from portal.blueprints.staff.models import Enrollment, EnrollmentStatus, Program
+
+    patient = bindparam("patient_id")
+    columns = [
+        Program.id.label("program_id"),
+        Program.timezone,
+        Program.on_call_phone,
+        Program.opening_hours,
+        UNREAD_COUNT.scalar_subquery().label("unread_notifications"),
+        unread_messages_column(Role.PATIENT).label("unread_messages"),
+    ]
+    joins = []
+    if keyed:
+        stored = aliased(CheckIn, name="stored")
+        columns += [
+            stored.id.label("stored_id"),
+            stored.patient_id.label("stored_patient_id"),
+            stored.feels_safe.label("stored_feels_safe"),
+        ]
+        joins.append((stored, stored.idempotency_key == bindparam("key")))
+    if page:  # the latest check-in, by the (patient, day) index: today's, if any
+        latest = aliased(CheckIn, name="latest")
+        last_day = (
+            select(func.max(CheckIn.local_date))
+            .where(CheckIn.patient_id == patient)
+            .scalar_subquery()
+        )
+        columns += [latest.local_date, *(getattr(latest, f) for f in EDITABLE)]
+        joins.append(
+            (latest, (latest.patient_id == patient) & (latest.local_date == last_day))
+        )
+    if plan:
+        columns.append(SafetyPlan.sections)
+        joins.append((SafetyPlan, SafetyPlan.patient_id == patient))
+    statement = select(*columns).select_from(Enrollment).join(Enrollment.program)
+    for target, on in joins:
+        statement = statement.outerjoin(target, on)
+    return (
+        statement.where(
+            Enrollment.patient_id == patient,
+            Enrollment.status != EnrollmentStatus.DISCHARGED,
+        )
+        .order_by(Enrollment.admitted_on.desc())
+        .limit(1)
+    )
+
+
+def safety_plan_sections(patient_id: str) -> PlanSections | None:
+    """The safety plan alone, for a page that did not read it with its state."""
+    sections = (
+        db.session.connection()
+        .execute(_PLAN_STATEMENT, {"patient_id": patient_id})
+        .scalar()
+    )
+    return PlanSections(sections) if sections is not None else None
+
+
+_PLAN_STATEMENT = select(SafetyPlan.sections).where(
+    SafetyPlan.patient_id == bindparam("patient_id")
+)
 
 
 def save_screener(
@@ -126,16 +315,8 @@ def save_screener(
         object_id=record.id,
     )
     if risk:
-        escalation.record_positive(patient, ctx.program, instrument.value, record.id)
+        escalation.note_positive(patient, ctx.program, instrument.value, record.id)
     return SaveResult(record, "created", risk)
-
-
-def todays_checkin(patient_id: str, ctx: PatientContext) -> CheckIn | None:
-    return db.session.scalar(
-        select(CheckIn).where(
-            CheckIn.patient_id == patient_id, CheckIn.local_date == local_today(ctx)
-        )
-    )
 
 
 # ---- which screeners are due ---------------------------------------------------------

@@ -12,12 +12,14 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     redirect,
     render_template,
     request,
     url_for,
 )
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from portal import db
@@ -94,64 +96,94 @@ def _safety_plan(patient_id: str) -> SafetyPlan | None:
 @requires(Permission.PATIENT_SELF)
 def checkin():
     """Today's check-in: about 30 seconds, editable all day."""
-    actor, ctx = current_actor(), _context_or_404()
-    existing = services.todays_checkin(actor.id, ctx)
-    form = CheckInForm(obj=_as_form_data(existing) if request.method == "GET" else None)
-    if not form.idempotency_key.data or request.method == "GET":
+    actor = current_actor()
+    form = CheckInForm() if request.method == "POST" else None
+    if form is not None:
+        if not form.idempotency_key.data:  # raw HTTP, no phone key: one of our own
+            form.idempotency_key.data = str(uuid.uuid4())
+        if form.validate():
+            return _save_checkin(actor, form)
+    # the form's page: read today's answers and the safety plan (crisis help is on it)
+    state = _checkin_state_or_404(actor, page=True, plan=True)
+    if form is None:
+        form = CheckInForm(data=_prefill(state.todays))
         form.idempotency_key.data = str(uuid.uuid4())
-    if form.validate_on_submit():
-        data = services.CheckInData(
-            mood=form.mood.data,
-            craving=form.craving.data,
-            sleep_hours=form.sleep_hours.data,
-            medication=Medication(form.medication.data),
-            feels_safe=form.feels_safe.data == "yes",
-            note=(form.note.data or "").strip() or None,
-        )
-        result = services.save_checkin(actor, ctx, data, form.idempotency_key.data)
-        return render_template(
-            "checkins/checkin_saved.html",
-            result=result,
-            ctx=ctx,
-            plan=_safety_plan(actor.id),
-            cssrs=SLUG_OF[Instrument.CSSRS],
-        )
-    if request.method == "POST" and form.feels_safe.data == "no":
-        _risk_answer_not_saved(form, actor, ctx, "checkin")
+    elif form.feels_safe.data == "no":
+        _risk_answer_not_saved(form, actor, state, "checkin")
     audit("read", "checkin", patient_id=actor.id)
-    status = 422 if request.method == "POST" else 200
     return render_template(
         "checkins/checkin.html",
         form=form,
-        ctx=ctx,
-        existing=existing,
-        plan=_safety_plan(actor.id),
-    ), status
+        ctx=state,
+        existing=state.todays,
+        plan=state.plan,
+    ), 422 if request.method == "POST" else 200
+
+
+def _save_checkin(actor, form: CheckInForm):
+    """Store valid answers and show the saved page (crisis help for a risk answer)."""
+    data = services.CheckInData(
+        mood=form.mood.data,
+        craving=form.craving.data,
+        sleep_hours=form.sleep_hours.data,
+        medication=Medication(form.medication.data),
+        feels_safe=form.feels_safe.data == "yes",
+        note=(form.note.data or "").strip() or None,
+    )
+    key = form.idempotency_key.data
+    state = _checkin_state_or_404(actor, key=key, plan=not data.feels_safe)
+    try:
+        result = services.save_checkin(actor, state, data, key)
+    except IntegrityError:
+        # The same key, stored by a request still in flight when this one read: it
+        # has committed now. Nothing was written yet; read again, answer as a resend.
+        db.session.rollback()
+        state = _checkin_state_or_404(actor, key=key, plan=not data.feels_safe)
+        if state.stored is None:
+            raise
+        result = services.save_checkin(actor, state, data, key)
+    plan = state.plan
+    if result.risk and data.feels_safe:  # a resent key whose first answer was a risk
+        plan = services.safety_plan_sections(actor.id)
+    return render_template(
+        "checkins/checkin_saved.html",
+        result=result,
+        ctx=state,
+        plan=plan,
+        cssrs=SLUG_OF[Instrument.CSSRS],
+    )
+
+
+def _checkin_state_or_404(actor, **parts) -> services.CheckInState:
+    """The check-in's one read; it carries the header's counts, so the page asks for
+    no more."""
+    state = services.load_checkin_state(actor.id, **parts)
+    if state is None:
+        abort(404)
+    g.unread_notifications = state.unread_notifications
+    g.unread_messages = state.unread_messages
+    return state
 
 
 def _risk_answer_not_saved(form, actor, ctx, source: str) -> None:
     """A risk answer reaches a human even when other answers still need a fix (and are
     not saved): crisis help is on the patient's screen, the flag must open too."""
     if "csrf_token" not in form.errors:  # never from a forged request
-        escalation.record_positive(actor, ctx.program, source, "not saved")
+        escalation.note_positive(actor, ctx.program, source, "not saved")
 
 
-def _as_form_data(existing):
-    if existing is None:
+def _prefill(todays) -> dict | None:
+    """Today's answers, to change them."""
+    if todays is None:
         return None
-    return type(
-        "Prefill",
-        (),
-        {
-            "mood": existing.mood,
-            "craving": existing.craving,
-            "sleep_hours": existing.sleep_hours,
-            "medication": existing.medication.value,
-            "feels_safe": "yes" if existing.feels_safe else "no",
-            "note": existing.note,
-            "idempotency_key": None,
-        },
-    )()
+    return {
+        "mood": todays.mood,
+        "craving": todays.craving,
+        "sleep_hours": todays.sleep_hours,
+        "medication": todays.medication.value,
+        "feels_safe": "yes" if todays.feels_safe else "no",
+        "note": todays.note,
+    }
 
 
 @bp.route("/questions/<slug>", methods=["GET", "POST"])
