@@ -592,16 +592,14 @@ def serve_and_load(url: str, args) -> dict:
 # ---- in-process profile of one POST /check-in ---------------------------------------
 
 
-def profile_checkin(database_url_: str, requests: int) -> None:
-    """Where POST /check-in spends CPU: cProfile on process time, portal functions."""
-    import cProfile
-    import pstats
-
+def _patient_client(database_url_: str, email: str):
+    """The app in this process and a test client signed in as the patient, with the
+    CSRF token of their check-in page."""
     os.environ["PORTAL_DATABASE_URL"] = database_url_
     from portal import create_app
 
-    client = create_app().test_client()
-    email = "scale-19-1@scale.test"
+    app = create_app()
+    client = app.test_client()
     client.post(
         "/sign-in",
         data={
@@ -610,18 +608,38 @@ def profile_checkin(database_url_: str, requests: int) -> None:
             "password": PASSWORD,
         },
     )
-    csrf = _form_token(client, "/check-in")
-    rng = random.Random(1)
+    return app, client, _form_token(client, "/check-in")
 
-    def post():
-        body, _unsafe = checkin_body(rng, csrf, 0.05)
+
+def _poster(client, csrf: str, seed: int):
+    rng = random.Random(seed)
+
+    def post(unsafe_share: float = 0.05) -> None:
+        body, _unsafe = checkin_body(rng, csrf, unsafe_share)
         response = client.post(
             "/check-in", data=body, content_type="application/x-www-form-urlencoded"
         )
         assert response.status_code == 200, response.status_code
 
+    return post
+
+
+def profile_checkin(database_url_: str, requests: int) -> None:
+    """Where POST /check-in spends CPU: cProfile on process time, portal functions."""
+    import cProfile
+    import pstats
+
+    _app, client, csrf = _patient_client(database_url_, "scale-19-1@scale.test")
+    post = _poster(client, csrf, 1)
     for _ in range(20):
         post()
+    started = time.process_time()
+    for _ in range(requests):
+        post()
+    print(
+        f"CPU per POST: {(time.process_time() - started) / requests * 1000:.2f} ms"
+        " (no profiler)"
+    )
     started = time.process_time()
     profiler = cProfile.Profile(time.process_time)
     profiler.enable()
@@ -636,12 +654,82 @@ def profile_checkin(database_url_: str, requests: int) -> None:
     stats.print_stats(r"portal/|flask/templating|orm/session.py:.*\(commit", 45)
 
 
+# ---- in-process: statements and CPU of one POST /check-in ---------------------------
+
+POST_EMAIL = "scale-19-3@scale.test"  # not one of the 50 patients of the load
+
+
+def run_checkin_post(database_url_: str, requests: int) -> dict:
+    """Every statement of a safe post and of two risk posts in a row (the second finds
+    the flag open), then the process CPU of `requests` safe posts, no profiler."""
+    from sqlalchemy import event
+
+    app, client, csrf = _patient_client(database_url_, POST_EMAIL)
+    engine = app.extensions["engine"]
+    post = _poster(client, csrf, 2)
+    for _ in range(20):
+        post(0.0)
+    seen: list[list[str]] = []
+
+    def record(_conn, _cursor, statement, _params, _context, _executemany):
+        seen[-1].append(" ".join(statement.split())[:200])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for share in (0.0, 1.0, 1.0):
+            seen.append([])
+            post(share)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    safe, risk_first, risk_open = seen
+    cpu = []
+    for _ in range(3):
+        started = time.process_time()
+        for _ in range(requests):
+            post(0.0)
+        cpu.append((time.process_time() - started) / requests * 1000)
+    engine.dispose()
+    return {
+        "patient": POST_EMAIL,
+        "statements_safe": len(safe),
+        "statements_risk_first": len(risk_first),
+        "risk_first_opened_the_flag": any(
+            s.startswith("INSERT INTO risk_flags") for s in risk_first
+        ),
+        "statements_risk_flag_open": len(risk_open),
+        "statements": {"safe": safe, "risk_first": risk_first, "risk_open": risk_open},
+        "requests": requests,
+        "cpu_ms_per_safe_post": cpu,
+    }
+
+
+def checkin_post_figures(url: str, requests: int) -> dict:
+    out = subprocess.run(
+        [
+            PYTHON,
+            __file__,
+            "checkin-post",
+            "--database-url",
+            url,
+            "--post-requests",
+            str(requests),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"in-process run failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 # ---- report ------------------------------------------------------------------------
 
 
 def verdict_rows(result: dict) -> list[tuple[str, str, str, bool]]:
     load, small, large = result["load"], result["small"], result["large"]
-    sizes = result["sizes"]
+    sizes, posted = result["sizes"], result["checkin_post"]
     return [
         (
             f"check-ins/s, {load['patients']} patients at once, {result['duration']} s",
@@ -691,6 +779,18 @@ def verdict_rows(result: dict) -> list[tuple[str, str, str, bool]]:
             for run in result["paced"]
         ),
         (
+            "  SQL statements per POST /check-in: safe / risk, flag already open",
+            f"{posted['statements_safe']} / {posted['statements_risk_flag_open']}",
+            "(reported)",
+            True,
+        ),
+        (
+            "  POST /check-in in-process CPU, safe answers (3 runs)",
+            " / ".join(f"{ms:.1f}" for ms in posted["cpu_ms_per_safe_post"]) + " ms",
+            "(reported)",
+            True,
+        ),
+        (
             f"SQL queries, GET /staff as nurse ({sizes[0]:,} / {sizes[1]:,} patients)",
             f"{small['queries']} / {large['queries']}",
             "equal",
@@ -734,6 +834,8 @@ def run_all(args) -> int:
         f" threads; {args.patients} patients posting check-ins for {args.duration} s"
     )
     result.update(serve_and_load(urls[args.large], args))
+    print(f"in-process: POST /check-in as {POST_EMAIL}")
+    result["checkin_post"] = checkin_post_figures(urls[args.large], args.post_requests)
     print("in-process: GET /staff as the nurse of program 00")
     result["small"] = staff_list_figures(urls[args.small], args.list_requests)
     result["large"] = staff_list_figures(urls[args.large], args.list_requests)
@@ -756,6 +858,9 @@ def parse_args(argv=None):
     inner = sub.add_parser("staff-list", help="(internal) one database, one process")
     inner.add_argument("--database-url", required=True)
     inner.add_argument("--list-requests", type=int, default=30)
+    posting = sub.add_parser("checkin-post", help="(internal) statements and CPU")
+    posting.add_argument("--database-url", required=True)
+    posting.add_argument("--post-requests", type=int, default=300)
     prof = sub.add_parser("profile", help="cProfile of POST /check-in, in-process")
     prof.add_argument("--database-url", required=True)
     prof.add_argument("--requests", type=int, default=300)
@@ -793,6 +898,9 @@ def parse_args(argv=None):
         help="after the back-to-back run, paced runs at these shares of its rate",
     )
     parser.add_argument("--list-requests", type=int, default=30)
+    parser.add_argument(
+        "--post-requests", type=int, default=300, help="in-process check-in posts"
+    )
     return parser.parse_args(argv)
 
 
@@ -800,6 +908,9 @@ def main() -> int:
     args = parse_args()
     if args.command == "staff-list":
         print(json.dumps(run_staff_list(args.database_url, args.list_requests)))
+        return 0
+    if args.command == "checkin-post":
+        print(json.dumps(run_checkin_post(args.database_url, args.post_requests)))
         return 0
     if args.command == "profile":
         profile_checkin(args.database_url, args.requests)
