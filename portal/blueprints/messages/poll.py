@@ -36,10 +36,10 @@ from datetime import timedelta
 from functools import cache
 
 from flask import Flask
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.selectable import Select
 from sqlalchemy.sql.visitors import replacement_traverse
 from werkzeug.http import parse_cookie, parse_etags
 
@@ -63,7 +63,6 @@ NOT_MODIFIED_HEADERS = (
     ("Vary", ", ".join(VARY)),
     ("Cache-Control", "no-store, private"),
 )
-OUTER_TABLES = (WebSession.__table__, User.__table__, MessageThread.__table__)
 
 
 def reader_roles(permissions=READ_PERMISSIONS) -> list[Role]:
@@ -73,18 +72,26 @@ def reader_roles(permissions=READ_PERMISSIONS) -> list[Role]:
     ]
 
 
+@cache
+def _session_user():
+    """The user id of the session behind `id_hash`, as an uncorrelated subquery:
+    PostgreSQL runs it once per statement (an InitPlan) and plans the rules around it
+    as around a bound value; correlated to the outer session row instead, the
+    inbox's rule was planned as a test of every thread in the database."""
+    me = aliased(WebSession)
+    return (
+        select(me.user_id).where(me.id_hash == bindparam("id_hash")).scalar_subquery()
+    )
+
+
 def _as_session_user(clause):
-    """The clause with the actor's id taken from the session row instead of the bound
-    `actor_id`. replacement_traverse works on a copy: the cached originals stay as
-    they are for the statements that bind it. Every select inside correlates to the
-    outer tables at whatever depth: SQLAlchemy correlates one level only, and the
-    session's user is two levels down in access.shares_program."""
+    """The clause with the session's user in place of the bound `actor_id`.
+    replacement_traverse works on a copy: the cached originals stay as they are for
+    the statements that bind it."""
 
     def swap(element):
         if isinstance(element, BindParameter) and element.key == "actor_id":
-            return WebSession.__table__.c.user_id
-        if isinstance(element, Select) and element is not clause:
-            return _as_session_user(element).correlate(*OUTER_TABLES)
+            return _session_user()
         return None
 
     return replacement_traverse(clause, {}, swap)
@@ -170,18 +177,25 @@ def unchanged_thread_statement(role: Role | None = None):
 def unchanged_inbox_statement(role: Role | None = None):
     """The inbox's version (caseload.inbox_version) and the user's role when the
     session is signed in and its user is staff of this role (None: of any staff
-    role that has an inbox); no row otherwise. Built once per role."""
+    role with an inbox); no row otherwise. Built once per role. For an unknown role,
+    one aggregate per role, of which only the user's has the role: the rules OR-ed
+    into one aggregate would be tested against every thread of the database."""
     staff = reader_roles(INBOX_PERMISSIONS)
     roles = staff if role is None else [role]
     if not set(roles) <= set(staff):
         return None
+    inboxes = union_all(*(_inbox_of(each) for each in roles)).subquery()
+    return select(inboxes).where(inboxes.c.role.is_not(None))
+
+
+def _inbox_of(role: Role):
+    """The inbox's aggregates as caseload.inbox_version has them (the rule in the
+    WHERE, as PostgreSQL plans best), and the role: NULL unless the session is a
+    signed-in one of a user of this role."""
     columns = [_as_session_user(c) for c in caseload.inbox_version_columns()]
-    listed = and_(MessageThread.last_seq > 0, _readers(roles))
-    return (
-        _signed_in(roles, *columns)
-        .outerjoin(MessageThread, listed)
-        .where(or_(*(User.role == each for each in roles)))
-        .group_by(WebSession.id_hash, User.role)
+    signed_in = _signed_in([role]).where(User.role == role).scalar_subquery()
+    return select(*columns, signed_in.label("role")).where(
+        MessageThread.last_seq > 0, reader_rule(role)
     )
 
 
