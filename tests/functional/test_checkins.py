@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 
 from portal import db
 from portal.audit import AuditEvent
@@ -18,6 +18,7 @@ from portal.blueprints.checkins import escalation, services
 from portal.blueprints.checkins.instruments import Instrument
 from portal.blueprints.checkins.models import (
     CheckIn,
+    CheckInSubmission,
     Medication,
     OutboundPage,
     RiskFlag,
@@ -342,7 +343,7 @@ def _start_the_day_again(patient) -> None:
 
 
 def test_a_checkin_post_costs_the_same_few_statements_with_a_long_history(
-    client, login_as, risk_world, query_counter
+    client, login_as, risk_world, query_counter, engine
 ):
     patient = login_as(Role.PATIENT)
     _history(patient, range(1, 2))
@@ -351,12 +352,14 @@ def test_a_checkin_post_costs_the_same_few_statements_with_a_long_history(
     _history(patient, range(2, 121))
     long = _costs(client, query_counter)
     assert short == long, query_counter["statements"]
-    # The session; one read (the program, the check-in stored under the key, the
-    # safety plan for a risk answer, the header's two counts); the upsert; the audit
-    # row. A risk answer with the flag open adds one UPDATE that counts it, its
-    # event and its audit row.
-    assert long["safe, first of the day"] == long["safe, an edit"] == 4
-    assert long["risk, flag already open"] == 7
+    # The session; one read (the program, the sending stored under the key, the
+    # safety plan for a risk answer, the header's two counts); the upsert, which on
+    # PostgreSQL also records the key as used (SQLite allows no INSERT inside a WITH:
+    # one more statement there); the audit row. A risk answer with the flag open adds
+    # one UPDATE that counts it, its event and its audit row.
+    recording = 0 if engine.dialect.name == "postgresql" else 1
+    assert long["safe, first of the day"] == long["safe, an edit"] == 4 + recording
+    assert long["risk, flag already open"] == 7 + recording
 
 
 def test_a_safe_post_reads_no_safety_plan_and_no_count_of_its_own(
@@ -451,3 +454,153 @@ def test_a_safe_checkin_page_after_saving_has_no_crisis_panel(
     login_as(Role.PATIENT)
     html = post_form(client, "/check-in", checkin_data()).get_data(as_text=True)
     assert "Thank you" in html and 'id="crisis-panel"' not in html
+
+
+# ---- every key sent is kept, not only the day's last ---------------------------------
+
+
+def _todays_checkin(patient) -> CheckIn:
+    db.session.expire_all()
+    return db.session.scalars(
+        select(CheckIn).where(
+            CheckIn.patient_id == patient.id, CheckIn.local_date == program_today()
+        )
+    ).one()
+
+
+def _checkin_audits(patient) -> list[str]:
+    return db.session.scalars(
+        select(AuditEvent.action).where(
+            AuditEvent.patient_id == patient.id,
+            AuditEvent.data_kind == "checkin",
+            AuditEvent.action != "read",  # the form pages' reads
+        )
+    ).all()
+
+
+def test_a_late_resend_of_an_earlier_key_does_not_undo_a_later_edit(
+    client, login_as, risk_world, query_counter
+):
+    patient = login_as(Role.PATIENT)
+    sent_offline = checkin_data(mood="2", feels_safe="no", note="before the edit")
+    post_form(client, "/check-in", sent_offline)
+    post_form(client, "/check-in", checkin_data(mood="8", note="after the edit"))
+    page = client.get("/check-in").get_data(as_text=True)
+    query_counter["n"], query_counter["statements"][:] = 0, []
+    # The phone's queue sends its copy of the first check-in once more, late.
+    again = client.post(
+        "/check-in", data={"csrf_token": csrf_from(page), **sent_offline}
+    )
+    html = again.get_data(as_text=True)
+    assert again.status_code == 200 and "Thank you" in html
+    assert "crisis-panel is-shown" in html  # that sending's own answer was a risk
+    # The session and the one read: nothing written, not even an audit row.
+    assert query_counter["n"] == 2, query_counter["statements"]
+    todays = _todays_checkin(patient)
+    assert (todays.mood, todays.note, todays.feels_safe) == (8, "after the edit", True)
+    assert _checkin_audits(patient) == ["create", "update"]
+    assert db.session.scalars(select(RiskFlag)).one().positives == 1
+    assert _count(CheckInSubmission, patient_id=patient.id) == 2
+
+
+def test_a_late_resend_of_a_safe_key_shows_no_crisis_help_after_a_risk_edit(
+    client, login_as, risk_world
+):
+    patient = login_as(Role.PATIENT)
+    sent_offline = checkin_data()
+    post_form(client, "/check-in", sent_offline)
+    post_form(client, "/check-in", checkin_data(feels_safe="no"))
+    html = post_form(client, "/check-in", sent_offline).get_data(as_text=True)
+    assert "Thank you" in html and 'id="crisis-panel"' not in html
+    assert _todays_checkin(patient).feels_safe is False
+    assert db.session.scalars(select(RiskFlag)).one().positives == 1
+
+
+def test_a_resend_after_midnight_of_yesterdays_key_stays_yesterdays(
+    client, login_as, risk_world
+):
+    patient = login_as(Role.PATIENT)
+    yesterday = program_today() - timedelta(days=1)
+    sent = checkin_data(mood="4", note="last night")
+    post_form(client, "/check-in", sent)
+    # as if that post had arrived yesterday evening
+    for model in (CheckIn, CheckInSubmission):
+        db.session.execute(
+            update(model)
+            .where(model.patient_id == patient.id)
+            .values(local_date=yesterday)
+        )
+    db.session.expire_all()
+    audits = _checkin_audits(patient)
+    response = post_form(client, "/check-in", sent)  # after midnight, from the queue
+    assert response.status_code == 200 and "Thank you" in response.get_data(True)
+    db.session.expire_all()
+    kept = db.session.scalars(select(CheckIn)).one()
+    assert (kept.local_date, kept.mood, kept.note) == (yesterday, 4, "last night")
+    assert _checkin_audits(patient) == audits
+    assert "check-in for today is done" not in client.get("/").get_data(as_text=True)
+
+
+def test_another_patients_key_reveals_and_changes_nothing_of_theirs(
+    app_ctx, risk_world
+):
+    state, data = _state_and_data(risk_world.patient, feels_safe=False)
+    services.save_checkin(risk_world.patient, state, data, "k-theirs-0001")
+    mine = services.load_checkin_state(
+        risk_world.patient_b.id, key="k-theirs-0001", page=True
+    )
+    assert mine.todays is None  # the read under their key brings none of theirs
+    safe = services.CheckInData(9, 0, Decimal("8"), Medication.YES, True, "mine")
+    with pytest.raises(ValueError, match="someone else"):
+        services.save_checkin(risk_world.patient_b, mine, safe, "k-theirs-0001")
+    theirs = db.session.scalars(select(CheckIn)).one()
+    assert (theirs.patient_id, theirs.mood, theirs.feels_safe) == (
+        risk_world.patient.id,
+        6,
+        False,
+    )
+    assert _count(CheckInSubmission) == 1
+
+
+def test_the_migration_records_each_stored_checkins_key_as_used():
+    """Check-ins stored before the keys' table have their current key recorded."""
+    from portal.db import UTCDateTime, make_engine, utcnow
+    from portal.migrate import downgrade, upgrade
+    from tests.conftest import _make_database_url
+
+    url, drop = _make_database_url()
+    engine = make_engine(url)
+    try:
+        upgrade(url, "0006")
+        at = bindparam("at", utcnow(), type_=UTCDateTime())
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, email, display_name, role, totp_enabled,"
+                    " is_active, created_at) VALUES ('u1', 'u1@example.test', 'U',"
+                    " 'patient', false, true, :at)"
+                ).bindparams(at)
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO checkins (id, patient_id, local_date, mood, craving,"
+                    " sleep_hours, medication, feels_safe, idempotency_key,"
+                    " updated_at, created_at) VALUES ('c1', 'u1', '2026-11-20', 3, 1,"
+                    " 7, 'yes', false, 'k-before', :at, :at)"
+                ).bindparams(at)
+            )
+        upgrade(url)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT idempotency_key, patient_id, checkin_id, local_date,"
+                    " feels_safe FROM checkin_submissions"
+                )
+            ).all()
+        assert [(*map(str, row[:4]), bool(row[4])) for row in rows] == [
+            ("k-before", "u1", "c1", "2026-11-20", False)
+        ]
+        downgrade(url, "0006")  # the check-ins keep their key
+    finally:
+        engine.dispose()
+        drop()

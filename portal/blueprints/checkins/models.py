@@ -46,8 +46,27 @@ class CheckIn(UUIDPk, Timestamps, Base):
     medication: Mapped[Medication] = mapped_column(str_enum(Medication, 8))
     feels_safe: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str | None] = mapped_column(Text)
+    # The key of the sending that last wrote these answers; every key ever sent, the
+    # earlier ones of the day included, is in `checkin_submissions`.
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CheckInSubmission(Base):
+    """One sending of a check-in that was stored, under the key the phone made for it:
+    a key found here is a resend, whatever has changed on the check-in since."""
+
+    __tablename__ = "checkin_submissions"
+
+    idempotency_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    checkin_id: Mapped[str] = mapped_column(
+        ForeignKey("checkins.id", ondelete="CASCADE"), index=True
+    )
+    local_date: Mapped[date]
+    # This sending's own answer, for crisis help on its resend after a later edit.
+    feels_safe: Mapped[bool] = mapped_column(Boolean)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ScreenerResponse(UUIDPk, Base):

@@ -9,7 +9,7 @@ from decimal import Decimal
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, bindparam, exists, func, select, text
+from sqlalchemy import Row, bindparam, exists, func, insert, select, text
 from sqlalchemy.orm import aliased
 
 from portal import db
@@ -26,6 +26,7 @@ from portal.blueprints.checkins.instruments import (
 )
 from portal.blueprints.checkins.models import (
     CheckIn,
+    CheckInSubmission,
     Medication,
     SafetyPlan,
     ScreenerResponse,
@@ -78,8 +79,7 @@ def save_checkin(
         "idempotency_key": key,
         "updated_at": now,
     }
-    connection = db.session.connection()
-    checkin_id = connection.execute(_upsert_statement(), values).scalar()
+    checkin_id = _store_with_key(db.session.connection(), values)
     if checkin_id is None:  # the same key saved a moment ago, by a request in flight
         return CheckInSaved(None, "duplicate", not data.feels_safe)
     outcome = "created" if checkin_id == made else "updated"
@@ -97,11 +97,44 @@ def save_checkin(
 EDITABLE = ("mood", "craving", "sleep_hours", "medication", "feels_safe", "note")
 
 
+def _store_with_key(connection, values: dict) -> str | None:
+    """Upsert the day's check-in and record its key as used, in one transaction: the
+    check-in's id, or None when a request in flight stored this key first. A key
+    recorded meanwhile by another sending raises IntegrityError (the view then reads
+    again and answers as a resend).
+
+    PostgreSQL does both in one statement; SQLite allows no INSERT inside a WITH, so
+    it takes a second one."""
+    if connection.dialect.name == "postgresql":
+        return connection.execute(_upsert_statement(recorded=True), values).scalar()
+    checkin_id = connection.execute(_upsert_statement(), values).scalar()
+    if checkin_id is not None:
+        row = values | {"id": checkin_id}
+        connection.execute(
+            _RECORD_KEY, {to: row[of] for of, to in _SUBMISSION_FROM_ROW.items()}
+        )
+    return checkin_id
+
+
+# A used key's row, from the check-in row just written: check-in column -> its own.
+_SUBMISSION_FROM_ROW = {
+    "idempotency_key": "idempotency_key",
+    "patient_id": "patient_id",
+    "id": "checkin_id",
+    "local_date": "local_date",
+    "feels_safe": "feels_safe",
+    "updated_at": "received_at",
+}
+_RECORD_KEY = insert(CheckInSubmission)
+
+
 @cache
-def _upsert_statement():
+def _upsert_statement(recorded: bool = False):
     """INSERT today's check-in, or on the day's row change its answers and key: one
     statement whoever came first. A row that already has this key is left alone and
     nothing is returned: a resend that raced its first sending is stored once.
+    `recorded` (PostgreSQL): the same statement also inserts the row written into
+    `checkin_submissions` (a plain INSERT: a key used before is a unique violation).
 
     Written as text, the same on PostgreSQL and SQLite: SQLAlchemy does not cache its
     dialect INSERT ... ON CONFLICT and would compile it on every post. The typed bound
@@ -109,15 +142,26 @@ def _upsert_statement():
     table = CheckIn.__table__
     names = [column.name for column in table.c]
     changed = (*EDITABLE, "idempotency_key", "updated_at")
-    # Built from the table's own column names, no input: S608 is moot.
+    # Built from the tables' own column names, no input: S608 is moot.
     sql = (
         f"INSERT INTO {table.name} ({', '.join(names)})"  # noqa: S608
         f" VALUES ({', '.join(':' + name for name in names)})"
         " ON CONFLICT (patient_id, local_date) DO UPDATE SET "
         + ", ".join(f"{name} = excluded.{name}" for name in changed)
         + f" WHERE {table.name}.idempotency_key <> excluded.idempotency_key"
-        " RETURNING id"
     )
+    if recorded:
+        read, written = (
+            ", ".join(_SUBMISSION_FROM_ROW),
+            ", ".join(_SUBMISSION_FROM_ROW.values()),
+        )
+        sql = (
+            f"WITH saved AS ({sql} RETURNING {read})"  # noqa: S608
+            f" INSERT INTO {CheckInSubmission.__tablename__} ({written})"
+            f" SELECT {read} FROM saved RETURNING checkin_id"
+        )
+    else:
+        sql += " RETURNING id"
     return text(sql).bindparams(
         *(bindparam(column.name, type_=column.type) for column in table.c)
     )
@@ -139,6 +183,9 @@ class CheckInProgram:
 
 @dataclass(frozen=True)
 class StoredCheckIn:
+    """A sending already stored under the posted key: its check-in, its patient and
+    its own "I feel safe" answer (the check-in may have been edited since)."""
+
     id: str
     patient_id: str
     feels_safe: bool
@@ -151,7 +198,7 @@ class PlanSections:
 
 @dataclass
 class CheckInState:
-    """What a check-in request reads, in one statement. `stored` (the check-in already
+    """What a check-in request reads, in one statement. `stored` (the sending already
     stored under the posted key), `todays` (today's check-in) and `plan` are read only
     when asked for."""
 
@@ -167,7 +214,7 @@ class CheckInState:
 def load_checkin_state(
     patient_id: str, *, key: str | None = None, page: bool = False, plan: bool = False
 ) -> CheckInState | None:
-    """The patient's program, the check-in stored under `key`, today's check-in (for
+    """The patient's program, the sending stored under `key`, today's check-in (for
     the page), the safety plan (where crisis help may show) and the header's two
     unread counts; None when the patient is not enrolled."""
     from portal.blueprints.notifications.services import unread_count_params
@@ -218,10 +265,10 @@ def _state_statement(keyed: bool, page: bool, plan: bool):
         unread_messages_column(Role.PATIENT).label("unread_messages"),
     ]
     joins = []
-    if keyed:
-        stored = aliased(CheckIn, name="stored")
+    if keyed:  # the sending stored under this key, if any: a resend
+        stored = CheckInSubmission
         columns += [
-            stored.id.label("stored_id"),
+            stored.checkin_id.label("stored_id"),
             stored.patient_id.label("stored_patient_id"),
             stored.feels_safe.label("stored_feels_safe"),
         ]

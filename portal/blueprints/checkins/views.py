@@ -135,8 +135,9 @@ def _save_checkin(actor, form: CheckInForm):
     try:
         result = services.save_checkin(actor, state, data, key)
     except IntegrityError:
-        # The same key, stored by a request still in flight when this one read: it
-        # has committed now. Nothing was written yet; read again, answer as a resend.
+        # The same key, recorded as used by a request still in flight when this one
+        # read: it has committed now. Roll back whatever this one wrote, read again,
+        # and answer as a resend.
         db.session.rollback()
         state = _checkin_state_or_404(actor, key=key, plan=not data.feels_safe)
         if state.stored is None:
