@@ -28,7 +28,7 @@ from portal.blueprints.checkins.models import (
     ScreenerResponse,
 )
 from portal.blueprints.notifications.models import Notification
-from tests.conftest import csrf_from, post_form, program_today
+from tests.conftest import csrf_from, post_form, program_today, sign_in
 
 ALWAYS_OPEN = {str(day): ["00:00", "23:59"] for day in range(7)}
 
@@ -604,3 +604,38 @@ def test_the_migration_records_each_stored_checkins_key_as_used():
     finally:
         engine.dispose()
         drop()
+
+
+def test_a_risk_answer_sent_with_another_patients_key_still_reaches_a_human(
+    client, app, login_as, risk_world
+):
+    """A forged or clashing key: nothing is saved, nothing of the key's owner shows,
+    the patient is told plainly (409) with crisis help, and the flag opens anyway."""
+    login_as(Role.PATIENT)
+    key = str(uuid.uuid4())
+    first = post_form(
+        client, "/check-in", checkin_data(idempotency_key=key, note="ALPHA-NOTE-77")
+    )
+    assert first.status_code == 200
+    other = app.test_client()
+    sign_in(other, risk_world.patient_b)
+    response = post_form(
+        other, "/check-in", checkin_data(idempotency_key=key, feels_safe="no")
+    )
+    body = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "Not saved" in body and 'id="crisis-panel"' in body and "tel:988" in body
+    assert "ALPHA-NOTE-77" not in body
+    assert _count(CheckIn, patient_id=risk_world.patient_b.id) == 0
+    flag = db.session.scalars(
+        select(RiskFlag).where(RiskFlag.patient_id == risk_world.patient_b.id)
+    ).one()
+    assert flag.positives == 1
+    assert _count(RiskFlag, patient_id=risk_world.patient.id) == 0
+    denied = _count(
+        AuditEvent,
+        data_kind="checkin",
+        outcome="denied",
+        patient_id=risk_world.patient_b.id,
+    )
+    assert denied == 1

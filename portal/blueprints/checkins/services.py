@@ -61,13 +61,18 @@ class CheckInSaved:
     risk: bool
 
 
+class KeyTaken(ValueError):
+    """The phone's key was already used by another patient's sending (a forged
+    request, or a clash): nothing of theirs is read or changed, and nothing is saved."""
+
+
 def save_checkin(
     patient: User, state: CheckInState, data: CheckInData, key: str
 ) -> CheckInSaved:
     """Store today's check-in once per key; a new key the same day edits it."""
     if state.stored is not None:  # read with the state: this key was sent before
         if state.stored.patient_id != patient.id:
-            raise ValueError("idempotency key belongs to someone else")
+            raise KeyTaken("idempotency key belongs to someone else")
         return CheckInSaved(state.stored.id, "duplicate", not state.stored.feels_safe)
     made, now = new_id(), utcnow()
     values = {
@@ -329,7 +334,7 @@ def save_screener(
     )
     if duplicate is not None:
         if duplicate.patient_id != patient.id:
-            raise ValueError("idempotency key belongs to someone else")
+            raise KeyTaken("idempotency key belongs to someone else")
         return SaveResult(duplicate, "duplicate", duplicate.risk_positive)
     questionnaire = QUESTIONNAIRES[instrument]
     if instrument is Instrument.CSSRS:

@@ -133,16 +133,19 @@ def _save_checkin(actor, form: CheckInForm):
     key = form.idempotency_key.data
     state = _checkin_state_or_404(actor, key=key, plan=not data.feels_safe)
     try:
-        result = services.save_checkin(actor, state, data, key)
-    except IntegrityError:
-        # The same key, recorded as used by a request still in flight when this one
-        # read: it has committed now. Roll back whatever this one wrote, read again,
-        # and answer as a resend.
-        db.session.rollback()
-        state = _checkin_state_or_404(actor, key=key, plan=not data.feels_safe)
-        if state.stored is None:
-            raise
-        result = services.save_checkin(actor, state, data, key)
+        try:
+            result = services.save_checkin(actor, state, data, key)
+        except IntegrityError:
+            # The same key, recorded as used by a request still in flight when this
+            # one read: it has committed now. Roll back whatever this one wrote, read
+            # again, and answer as a resend.
+            db.session.rollback()
+            state = _checkin_state_or_404(actor, key=key, plan=not data.feels_safe)
+            if state.stored is None:
+                raise
+            result = services.save_checkin(actor, state, data, key)
+    except services.KeyTaken:
+        return _key_taken(actor, state, "checkin", risk=not data.feels_safe)
     plan = state.plan
     if result.risk and data.feels_safe:  # a resent key whose first answer was a risk
         plan = services.safety_plan_sections(actor.id)
@@ -164,6 +167,30 @@ def _checkin_state_or_404(actor, **parts) -> services.CheckInState:
     g.unread_notifications = state.unread_notifications
     g.unread_messages = state.unread_messages
     return state
+
+
+def _key_taken(actor, ctx, source: str, risk: bool):
+    """Another patient's sending used this key: save nothing, show nothing of theirs,
+    say so plainly (409), and let a risk answer still reach a human."""
+    db.session.rollback()
+    audit(
+        "create",
+        source,
+        patient_id=actor.id,
+        outcome=Outcome.DENIED,
+        detail="key already used by another patient",
+    )
+    if risk:
+        escalation.note_positive(actor, ctx.program, source, "not saved")
+    message = (
+        "We could not save these answers. Please open the page again and send them "
+        "once more."
+    )
+    if risk:
+        message += " Your care team has been told that you do not feel safe."
+    return render_template(
+        "checkins/not_saved.html", message=message, risk=risk, ctx=ctx
+    ), 409
 
 
 def _risk_answer_not_saved(form, actor, ctx, source: str) -> None:
@@ -217,6 +244,10 @@ def screener(slug: str):
             )
         except ScoreError as problem:
             error = str(problem)
+        except services.KeyTaken:
+            return _key_taken(
+                actor, ctx, instrument.value, is_risk_positive(instrument, answers)
+            )
         else:
             return render_template(
                 "checkins/screener_saved.html",
