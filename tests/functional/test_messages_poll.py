@@ -539,3 +539,67 @@ def test_an_inbox_check_without_a_live_signed_in_session_goes_to_the_app(
 def _inbox_sql(app, role: Role | None) -> str:
     dialect = app.extensions["engine"].dialect
     return str(poll.unchanged_inbox_statement(role).compile(dialect=dialect))
+
+
+def test_on_a_server_the_check_is_one_statement_in_autocommit(app, engine):
+    """With the app's session bound to a PostgreSQL engine, as under gunicorn, the
+    check runs on a pooled connection in autocommit: no BEGIN, no COMMIT. Its rows must
+    be committed for a pooled connection to see them, so this test writes its own and
+    removes them after (no sign-in: nothing goes to the append-only audit log)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the autocommit path is PostgreSQL's; SQLite runs in the session")
+    import secrets as _secrets
+
+    from sqlalchemy import delete, event
+
+    from portal.blueprints.messages.models import Message, ThreadRead
+    from portal.sessions import token_hash
+    from tests import factories as f
+
+    token = _secrets.token_urlsafe(32)
+    with engine.connect() as setup:
+        setup_session = db.session.session_factory(bind=setup)
+        patient = f.UserFactory.build(email="autocommit-poll@example.test")
+        setup_session.add(patient)
+        setup_session.flush()
+        thread = MessageThread(id=db.new_id(), patient_id=patient.id, last_seq=0)
+        setup_session.add(thread)
+        now = utcnow()
+        setup_session.add(
+            WebSession(
+                id_hash=token_hash(token),
+                user_id=patient.id,
+                mfa_passed=False,
+                data={},
+                created_at=now,
+                last_seen_at=now,
+            )
+        )
+        setup_session.commit()
+        setup_session.close()
+    statements = []
+
+    def ran(conn, _cursor, statement, *_rest):
+        # psycopg in autocommit sends the statement alone: no BEGIN before it
+        statements.append((statement, conn.connection.dbapi_connection.autocommit))
+
+    db.session.remove()
+    db.session.configure(bind=engine)  # as create_app does for a server
+    pool = poll._autocommit_engine(engine)
+    event.listen(pool, "before_cursor_execute", ran)
+    try:
+        client = app.test_client()
+        client.set_cookie("portal_session", token)
+        response = _poll(client, thread.id, '"0.0"')
+    finally:
+        event.remove(pool, "before_cursor_execute", ran)
+        db.session.remove()
+        with engine.begin() as cleanup:
+            cleanup.execute(delete(ThreadRead).where(ThreadRead.thread_id == thread.id))
+            cleanup.execute(delete(Message).where(Message.thread_id == thread.id))
+            cleanup.execute(delete(MessageThread).where(MessageThread.id == thread.id))
+            cleanup.execute(delete(WebSession).where(WebSession.user_id == patient.id))
+            cleanup.execute(delete(User).where(User.id == patient.id))
+    assert response.status_code == 304, response.get_data(as_text=True)[:300]
+    assert len(statements) == 1, statements
+    assert statements[0][1] is True
