@@ -314,12 +314,18 @@ def statements(engine, client, path: str, headers=None) -> tuple[int, int, list[
     def record(_conn, _cursor, statement, _params, _context, _executemany):
         seen.append(" ".join(statement.split())[:140])
 
+    from portal.blueprints.messages.poll import _autocommit_engine
+
+    # the app's pool, and the autocommit pool the poll shortcut runs its check on
+    engines = [engine, _autocommit_engine(engine)]
     client.get(path, headers=headers)  # warm: last-seen and read marks settle
-    event.listen(engine, "before_cursor_execute", record)
+    for each in engines:
+        event.listen(each, "before_cursor_execute", record)
     try:
         response = client.get(path, headers=headers)
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for each in engines:
+            event.remove(each, "before_cursor_execute", record)
     return len(seen), response.status_code, seen
 
 
