@@ -55,6 +55,31 @@ def _make_database_url() -> tuple[str, callable]:
     return url.render_as_string(hide_password=False), drop
 
 
+# Marks of a test module that needs real concurrency on PostgreSQL.
+POSTGRES_ONLY = [
+    pytest.mark.postgres_only,
+    pytest.mark.skipif(
+        not os.environ.get("PORTAL_TEST_DATABASE_URL", "").startswith("postgresql"),
+        reason="row locking under real concurrency needs PostgreSQL",
+    ),
+]
+
+
+@pytest.fixture
+def race_engine_for(database_url):
+    """An engine with a connection for each of `senders` threads (threads cannot see
+    a test's rolled-back transaction, so such tests commit for real)."""
+    made = []
+
+    def engine_for(senders: int):
+        made.append(db.make_engine(database_url, pool_size=senders + 2, max_overflow=0))
+        return made[-1]
+
+    yield engine_for
+    for engine in made:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def database_url():
     url, drop = _make_database_url()

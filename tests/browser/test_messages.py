@@ -84,9 +84,7 @@ def test_patient_and_peer_talk_and_see_each_other_within_seconds(new_phone, chec
     reply = "Good to hear from you."
     patient.get_by_label("Your message").fill(reply)
     patient.get_by_role("button", name="Send").click()
-    expect(peer.locator(".msg.theirs").last).to_contain_text(
-        reply, timeout=FEW_SECONDS
-    )
+    expect(peer.locator(".msg.theirs").last).to_contain_text(reply, timeout=FEW_SECONDS)
 
     # While nothing changes, the check is answered 304 (a cheap "no").
     patient.wait_for_timeout(11_000)

@@ -11,7 +11,6 @@ and removed afterwards; audit rows stay, as the log is append-only.
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -36,23 +35,16 @@ from portal.blueprints.checkins.models import (
 )
 from portal.blueprints.staff.models import Enrollment, LevelOfCare, Program
 from portal.db import new_id
+from tests.conftest import POSTGRES_ONLY
 
-pytestmark = [
-    pytest.mark.postgres_only,
-    pytest.mark.skipif(
-        not os.environ.get("PORTAL_TEST_DATABASE_URL", "").startswith("postgresql"),
-        reason="row locking under real concurrency needs PostgreSQL",
-    ),
-]
+pytestmark = POSTGRES_ONLY
 
 SENDERS = 10
 
 
 @pytest.fixture
-def race_engine(database_url):
-    engine = db.make_engine(database_url, pool_size=SENDERS + 2, max_overflow=0)
-    yield engine
-    engine.dispose()
+def race_engine(race_engine_for):
+    return race_engine_for(SENDERS)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ and removed afterwards; audit rows stay, as the log is append-only.
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,14 +39,9 @@ from portal.blueprints.staff.models import (
     StaffMembership,
 )
 from portal.db import new_id, utcnow
+from tests.conftest import POSTGRES_ONLY
 
-pytestmark = [
-    pytest.mark.postgres_only,
-    pytest.mark.skipif(
-        not os.environ.get("PORTAL_TEST_DATABASE_URL", "").startswith("postgresql"),
-        reason="row locking under real concurrency needs PostgreSQL",
-    ),
-]
+pytestmark = POSTGRES_ONLY
 
 CLAIMERS = 50
 
@@ -61,10 +55,8 @@ class Committed:
 
 
 @pytest.fixture
-def race_engine(database_url):
-    engine = db.make_engine(database_url, pool_size=CLAIMERS + 2, max_overflow=0)
-    yield engine
-    engine.dispose()
+def race_engine(race_engine_for):
+    return race_engine_for(CLAIMERS)
 
 
 @pytest.fixture
