@@ -382,26 +382,6 @@ class DueScreener:
     overdue: bool
 
 
-def screeners_due(patient_id: str, ctx: PatientContext) -> list[DueScreener]:
-    """PHQ-9 and GAD-7 at admission, every N days, and in the days before discharge."""
-    schedule = escalation.settings_for(ctx.program.id).screener_schedule
-    last = dict(
-        db.session.execute(
-            select(ScreenerResponse.instrument, func.max(ScreenerResponse.completed_at))
-            .where(
-                ScreenerResponse.patient_id == patient_id,
-                ScreenerResponse.instrument.in_(SCORED),
-            )
-            .group_by(ScreenerResponse.instrument)
-        ).all()
-    )
-    return [
-        due
-        for instrument in SCORED
-        if (due := _due(instrument, last.get(instrument), ctx, schedule))
-    ]
-
-
 def _due(
     instrument, last: datetime | None, ctx: PatientContext, schedule
 ) -> DueScreener | None:
@@ -600,20 +580,6 @@ def today_status_columns(patient, program_id):
         .scalar_subquery()
     )
     return last_checkin, last(Instrument.PHQ9), last(Instrument.GAD7), schedule
-
-
-# Built once: building a statement costs more than running it.
-_TODAY_STATUS = select(
-    *today_status_columns(bindparam("patient_id"), bindparam("program_id"))
-)
-
-
-def today_status(patient_id: str, ctx: PatientContext) -> TodayStatus:
-    """Whether today's check-in is done and which screeners are due, in one query."""
-    values = db.session.execute(
-        _TODAY_STATUS, {"patient_id": patient_id, "program_id": ctx.program.id}
-    ).one()
-    return today_status_from(tuple(values), ctx)
 
 
 def today_status_from(values: tuple, ctx: PatientContext) -> TodayStatus:
