@@ -205,10 +205,14 @@ def _demo_risk_settings(session, program, users) -> None:
     """The nurse is on call, the therapist is the backup, the prescriber after hours."""
     from portal.blueprints.checkins.models import RiskSettings
 
-    session.add(RiskSettings(program_id=program.id,
-                             on_call_id=users["nurse@demo.test"].id,
-                             backup_id=users["therapist@demo.test"].id,
-                             after_hours_id=users["prescriber@demo.test"].id))
+    session.add(
+        RiskSettings(
+            program_id=program.id,
+            on_call_id=users["nurse@demo.test"].id,
+            backup_id=users["therapist@demo.test"].id,
+            after_hours_id=users["prescriber@demo.test"].id,
+        )
+    )
 
 
 def _demo_checkins(session, program, patients) -> None:
@@ -227,23 +231,37 @@ def _demo_checkins(session, program, patients) -> None:
             if rng.random() < 0.15:
                 continue  # a missed day now and then
             better = (21 - back) / 21
-            session.add(CheckIn(
-                patient_id=patient.id, local_date=today - timedelta(days=back),
-                mood=min(10, 3 + round(4 * better) + rng.randint(0, 2)),
-                craving=max(0, 7 - round(4 * better) - rng.randint(0, 2)),
-                sleep_hours=Decimal(str(5 + rng.choice([0, 0.5, 1]) + round(better))),
-                medication=Medication.YES if rng.random() < 0.85 else Medication.NO,
-                feels_safe=True, idempotency_key=new_id()))
+            session.add(
+                CheckIn(
+                    patient_id=patient.id,
+                    local_date=today - timedelta(days=back),
+                    mood=min(10, 3 + round(4 * better) + rng.randint(0, 2)),
+                    craving=max(0, 7 - round(4 * better) - rng.randint(0, 2)),
+                    sleep_hours=Decimal(
+                        str(5 + rng.choice([0, 0.5, 1]) + round(better))
+                    ),
+                    medication=Medication.YES if rng.random() < 0.85 else Medication.NO,
+                    feels_safe=True,
+                    idempotency_key=new_id(),
+                )
+            )
         for week, back in enumerate((21, 14, 7)):
             when = datetime.combine(today - timedelta(days=back), time(10), tz)
             phq = [max(0, 2 - week + rng.randint(-1, 1)) for _ in range(8)] + [0]
             gad = [max(0, 2 - week + rng.randint(-1, 1)) for _ in range(7)]
             for instrument, answers in ((Instrument.PHQ9, phq), (Instrument.GAD7, gad)):
                 total = sum(answers)
-                session.add(ScreenerResponse(
-                    patient_id=patient.id, instrument=instrument, answers=answers,
-                    total=total, severity=QUESTIONNAIRES[instrument].band(total),
-                    idempotency_key=new_id(), completed_at=when))
+                session.add(
+                    ScreenerResponse(
+                        patient_id=patient.id,
+                        instrument=instrument,
+                        answers=answers,
+                        total=total,
+                        severity=QUESTIONNAIRES[instrument].band(total),
+                        idempotency_key=new_id(),
+                        completed_at=when,
+                    )
+                )
 
 
 def _enroll_demo_patients(session, program, tracks, patients, staff) -> None:
