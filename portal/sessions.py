@@ -228,7 +228,7 @@ def _insert(session: ServerSession, ip: str | None) -> None:
     session.cookie_due = True
 
 
-def sign_session_in(session: ServerSession, user, *, mfa_passed: bool, ip) -> None:
+def sign_session_in(session: ServerSession, user, *, mfa_passed: bool) -> None:
     """Bind the session to a user with a fresh token (rotated at every sign-in step;
     written with the request's other changes, before its commit)."""
     session.user = user

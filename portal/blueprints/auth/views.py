@@ -58,7 +58,7 @@ def sign_in():
         services.record_sign_in(None, "sign_in_failed", ok=False)
         return render_template("auth/sign_in.html", form=form, error=NO_MATCH), 200
     services.clear_failures(keys[:1])
-    sign_session_in(session, user, mfa_passed=not user.is_staff, ip=request.remote_addr)
+    sign_session_in(session, user, mfa_passed=not user.is_staff)
     if user.is_staff:
         services.record_sign_in(user, "password_ok", ok=True)
         return redirect(url_for("auth.second_factor"))
@@ -105,7 +105,7 @@ def second_factor():
             "seconds: try the newest one.",
         ), 200
     services.clear_failures(keys[:1])
-    sign_session_in(session, user, mfa_passed=True, ip=request.remote_addr)
+    sign_session_in(session, user, mfa_passed=True)
     services.record_sign_in(user, "sign_in", ok=True)
     return redirect(
         _after_sign_in() if session.get("after_sign_in") else url_for("staff.home")
@@ -139,7 +139,7 @@ def set_up_code():
     if form.validate_on_submit() and services.verify_totp(user, form.code.data):
         user.totp_enabled = True
         audit("enable_second_factor", "account", object_id=user.id, actor=user)
-        sign_session_in(session, user, mfa_passed=True, ip=request.remote_addr)
+        sign_session_in(session, user, mfa_passed=True)
         services.record_sign_in(user, "sign_in", ok=True)
         return redirect(url_for("staff.home"))
     error = (
@@ -197,7 +197,7 @@ def account():
         form.current.errors = ["That is not your current password."]
         return render_template("auth/account.html", form=form), 200
     services.set_password(user, form.password.data, keep=session.id_hash)
-    sign_session_in(session, user, mfa_passed=True, ip=request.remote_addr)
+    sign_session_in(session, user, mfa_passed=True)
     audit("change_password", "account", object_id=user.id)
     flash("Your password is changed. Other phones and computers were signed out.")
     return redirect(url_for("auth.account"))
