@@ -28,7 +28,6 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -41,6 +40,8 @@ from home import (  # the shared helpers of bench/home.py
     RESULTS,
     ROOT,
     Server,
+    add_database_options,
+    add_server_options,
     cpu_snapshot,
     cpu_used,
     database_url,
@@ -51,6 +52,7 @@ from home import (  # the shared helpers of bench/home.py
     print_table,
     start_gunicorn,
     stop,
+    write_results,
 )
 
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105 - published demo secret
@@ -845,10 +847,7 @@ def run_all(args) -> int:
     result["rows"] = [
         {"measure": m, "measured": v, "target": t, "pass": ok} for m, v, t, ok in rows
     ]
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    for name in (f"checkins-{stamp}.json", "checkins-latest.json"):
-        (RESULTS / name).write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"\nJSON: bench/results/checkins-{stamp}.json (and checkins-latest.json)")
+    write_results(result, "checkins", "checkins-latest.json")
     return 0 if all(row[3] for row in rows) else 1
 
 
@@ -864,21 +863,8 @@ def parse_args(argv=None):
     prof = sub.add_parser("profile", help="cProfile of POST /check-in, in-process")
     prof.add_argument("--database-url", required=True)
     prof.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--small", type=int, default=100, help="patients, small set")
-    parser.add_argument("--large", type=int, default=50_000, help="patients, large set")
-    parser.add_argument("--programs", type=int, default=20)
-    parser.add_argument(
-        "--database-base",
-        default=os.environ.get(
-            "PORTAL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432"
-        ),
-        help="server URL without a database name",
-    )
-    parser.add_argument("--database-prefix", default="portal_checkins")
-    parser.add_argument("--reuse", action="store_true", help="keep seeded databases")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worker-class", default="gthread")
-    parser.add_argument("--threads", type=int, default=4)
+    add_database_options(parser, "portal_checkins")
+    add_server_options(parser)
     parser.add_argument("--patients", type=int, default=50)
     parser.add_argument("--duration", type=int, default=20, help="seconds of load")
     parser.add_argument(

@@ -673,10 +673,7 @@ def run_all(args) -> int:
     result["rows"] = [
         {"measure": m, "measured": v, "target": t, "pass": ok} for m, v, t, ok in rows
     ]
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    for name in (f"home-{stamp}.json", "latest.json"):
-        (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nJSON: bench/results/home-{stamp}.json (and latest.json)")
+    write_results(result, "home", "latest.json")
     return 0 if all(row[3] for row in rows) else 1
 
 
@@ -733,15 +730,8 @@ def worker_memory(master: int) -> dict:
     return {"workers": workers, "max_rss_mb": max(w["rss_mb"] for w in workers)}
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command")
-    inner = sub.add_parser("in-process", help="(internal) one database, one process")
-    inner.add_argument("--database-url", required=True)
-    inner.add_argument("--cpu-requests", type=int, default=300)
-    prof = sub.add_parser("profile", help="cProfile of GET / on one database")
-    prof.add_argument("--database-url", required=True)
-    prof.add_argument("--requests", type=int, default=300)
+def add_database_options(parser, prefix: str) -> None:
+    """The seeded databases: sizes, server, names, reuse (shared by the benchmarks)."""
     parser.add_argument("--small", type=int, default=100, help="patients, small set")
     parser.add_argument("--large", type=int, default=50_000, help="patients, large set")
     parser.add_argument("--programs", type=int, default=20)
@@ -752,12 +742,37 @@ def parse_args(argv=None):
         ),
         help="server URL without a database name",
     )
-    parser.add_argument("--database-prefix", default="portal_bench")
+    parser.add_argument("--database-prefix", default=prefix)
     parser.add_argument("--reuse", action="store_true", help="keep seeded databases")
-    parser.add_argument("--cpu-requests", type=int, default=300)
+
+
+def add_server_options(parser) -> None:
+    """The gunicorn under load (shared by the benchmarks)."""
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--threads", type=int, default=4)
+
+
+def write_results(result: dict, name: str, latest: str) -> None:
+    """bench/results/<name>-<UTC time>.json and <latest>, then say where."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for file in (f"{name}-{stamp}.json", latest):
+        (RESULTS / file).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"\nJSON: bench/results/{name}-{stamp}.json (and {latest})")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    inner = sub.add_parser("in-process", help="(internal) one database, one process")
+    inner.add_argument("--database-url", required=True)
+    inner.add_argument("--cpu-requests", type=int, default=300)
+    prof = sub.add_parser("profile", help="cProfile of GET / on one database")
+    prof.add_argument("--database-url", required=True)
+    prof.add_argument("--requests", type=int, default=300)
+    add_database_options(parser, "portal_bench")
+    parser.add_argument("--cpu-requests", type=int, default=300)
+    add_server_options(parser)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--load-threads", type=int, default=2)
     parser.add_argument("--duration", type=int, default=5, help="seconds per round")
