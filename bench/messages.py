@@ -653,7 +653,7 @@ def children(pid: int) -> list[int]:
 
 def wrk(port: int, path: str, env: dict, seconds: int, connections: int) -> str:
     command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s"]
-    command += ["--timeout", "10s", "-s", str(ROOT / "bench" / "wrk_poll.lua")]
+    command += ["--timeout", "10s", "-s", str(ROOT / "bench" / "wrk_session.lua")]
     command.append(f"http://127.0.0.1:{port}{path}")
     return subprocess.run(
         command,
@@ -748,7 +748,12 @@ def under_load(url: str, database: str, info: dict, args, app_spec: str) -> dict
         )[0]
         if status != 304:
             raise SystemExit(f"the idle check answered {status}, not 304")
-        env = {**os.environ, "BENCH_COOKIE": cookie, "BENCH_ETAG": f'"{etag}"'}
+        env = {
+            **os.environ,
+            "BENCH_COOKIE": cookie,
+            "BENCH_ETAG": f'"{etag}"',
+            "BENCH_EXPECT": "304",
+        }
         wrk(port, poll, env, 2, args.connections)  # warm: every worker connects
         workers = children(server.pid)
         backends = backend_pids(args.base_url, database)
@@ -766,7 +771,7 @@ def under_load(url: str, database: str, info: dict, args, app_spec: str) -> dict
             "seconds": float(fields["seconds"]),
             "requests": done,
             "rps": round(done / float(fields["seconds"]), 1),
-            "not_304": int(fields["not_304"]) + int(fields["errors"]),
+            "not_304": int(fields["not_ok"]) + int(fields["errors"]),
             "p50_ms": float(fields["p50_ms"]),
             "p99_ms": float(fields["p99_ms"]),
             "app_cpu_ms_per_check": round(app_cpu / done * 1000, 3),

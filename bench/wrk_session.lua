@@ -1,10 +1,18 @@
--- wrk script: send the signed-in session cookie (BENCH_COOKIE) on every request and
--- count answers that are not 200, so a lost session (302 to /sign-in, fast and
--- misleading) or a server error can never pass for throughput.
+-- wrk script: send the signed-in session cookie (BENCH_COOKIE) on every request, and
+-- optionally the version a page has (BENCH_ETAG, as If-None-Match, with HX-Request, as
+-- the messages poll sends it); count answers that are not BENCH_EXPECT (default 200),
+-- so a lost session (302 to /sign-in, fast and misleading), a changed thread or a
+-- server error can never pass for throughput.
 local cookie = os.getenv("BENCH_COOKIE")
 if cookie and cookie ~= "" then
   wrk.headers["Cookie"] = cookie
 end
+local etag = os.getenv("BENCH_ETAG")
+if etag and etag ~= "" then
+  wrk.headers["If-None-Match"] = etag
+  wrk.headers["HX-Request"] = "true"
+end
+local expected = tonumber(os.getenv("BENCH_EXPECT") or "200")
 
 local threads = {}
 
@@ -17,7 +25,7 @@ function init(args)
 end
 
 function response(status, headers, body)
-  if status ~= 200 then
+  if status ~= expected then
     not_ok = not_ok + 1
   end
 end
