@@ -314,18 +314,21 @@ def statements(engine, client, path: str, headers=None) -> tuple[int, int, list[
     def record(_conn, _cursor, statement, _params, _context, _executemany):
         seen.append(" ".join(statement.split())[:140])
 
-    from portal.blueprints.messages.poll import _autocommit_engine
+    from portal.blueprints.messages.poll import direct_connections
 
-    # the app's pool, and the autocommit pool the poll shortcut runs its check on
-    engines = [engine, _autocommit_engine(engine)]
+    def sent(_connection, statement):
+        record(None, None, statement, None, None, False)
+
+    # the app's pool, and the connections the poll shortcut runs its check on
+    direct = direct_connections(engine)
     client.get(path, headers=headers)  # warm: last-seen and read marks settle
-    for each in engines:
-        event.listen(each, "before_cursor_execute", record)
+    event.listen(engine, "before_cursor_execute", record)
+    direct.listeners.append(sent)
     try:
         response = client.get(path, headers=headers)
     finally:
-        for each in engines:
-            event.remove(each, "before_cursor_execute", record)
+        event.remove(engine, "before_cursor_execute", record)
+        direct.listeners.remove(sent)
     return len(seen), response.status_code, seen
 
 
@@ -490,12 +493,13 @@ class BoundClient:
 
 
 def what_if_postgresql_only(url: str, info: dict, requests: int) -> dict:
-    """What other ways to run the statement would save, measured, not used: with the
-    pool's pre-ping at every checkout, without it; on a Core connection of the engine
-    instead of the request's ORM session (BEGIN and COMMIT still), and that in
-    autocommit (PostgreSQL: no BEGIN and COMMIT round trips). The portal keeps the
-    request's session and its transaction, which the tests bind on both databases."""
-    from portal import create_app
+    """What other ways to run the statement cost, measured: in the request's ORM
+    session and its transaction, with the pool's pre-ping at every checkout and
+    without it; on a Core connection of the engine (BEGIN and COMMIT still); on a
+    SQLAlchemy connection in autocommit (no BEGIN, no COMMIT: the portal's way until
+    2026-11-27); and the way the portal runs it now, on the driver's own connection
+    in autocommit (`poll.DirectConnections`)."""
+    from portal import create_app, db
     from portal.db import make_engine
 
     pinged = make_engine(url, pool_pre_ping=True)
@@ -504,6 +508,14 @@ def what_if_postgresql_only(url: str, info: dict, requests: int) -> dict:
     sign_in(client, "bench-patient-large@bench.test", False)
     path, etag = poll_url_and_etag(client, f"/messages/{info['big_thread']}")
     headers = {"If-None-Match": f'"{etag}"'}
+
+    def session_row(statement, params):
+        try:
+            row = db.session.connection().execute(statement, params).first()
+            db.session.commit()
+        finally:
+            db.session.remove()
+        return row
 
     def core_row(statement, params):
         with unpinged.connect() as conn:
@@ -517,10 +529,13 @@ def what_if_postgresql_only(url: str, info: dict, requests: int) -> dict:
             return conn.execute(statement, params).first()
 
     runs = {
-        "pre-ping at every checkout": BoundClient(client, pinged),
-        "no pre-ping": BoundClient(client, unpinged),
-        "no pre-ping, Core connection": BoundClient(client, unpinged, core_row),
-        "no pre-ping, autocommit": BoundClient(client, unpinged, autocommit_row),
+        "ORM session, pre-ping at every checkout": BoundClient(
+            client, pinged, session_row
+        ),
+        "ORM session, no pre-ping": BoundClient(client, unpinged, session_row),
+        "Core connection": BoundClient(client, unpinged, core_row),
+        "SQLAlchemy, autocommit": BoundClient(client, unpinged, autocommit_row),
+        "driver, autocommit (used)": BoundClient(client, unpinged),
     }
     statuses = {name: c.get(path, headers).status_code for name, c in runs.items()}
     pg: dict = {}
@@ -828,7 +843,7 @@ def report(result: dict) -> bool:
             f"{'':>8} {row['cpu_ms']:>7} {row['pg_cpu_ms']:>9}"
         )
     ok &= result["first"]["queries"] <= TARGETS["poll_queries_max"]
-    print("other ways to run the statement (patient's check, not used):")
+    print("ways to run the statement (patient's check):")
     for name, row in result["what_if"].items():
         print(
             f"  {name:34} {'':>7} {'':>10} {'':>8} {row['cpu_ms']:>7} "

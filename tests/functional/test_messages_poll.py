@@ -543,14 +543,15 @@ def _inbox_sql(app, role: Role | None) -> str:
 
 def test_on_a_server_the_check_is_one_statement_in_autocommit(app, engine):
     """With the app's session bound to a PostgreSQL engine, as under gunicorn, the
-    check runs on a pooled connection in autocommit: no BEGIN, no COMMIT. Its rows must
-    be committed for a pooled connection to see them, so this test writes its own and
-    removes them after (no sign-in: nothing goes to the append-only audit log)."""
+    check runs on the driver's own connection in autocommit: no BEGIN, no COMMIT.
+    Its rows must be committed for that connection to see them, so this test writes
+    its own and removes them after (no sign-in: nothing goes to the append-only audit
+    log)."""
     if engine.dialect.name != "postgresql":
         pytest.skip("the autocommit path is PostgreSQL's; SQLite runs in the session")
     import secrets as _secrets
 
-    from sqlalchemy import delete, event
+    from sqlalchemy import delete
 
     from portal.blueprints.messages.models import Message, ThreadRead
     from portal.sessions import token_hash
@@ -579,20 +580,20 @@ def test_on_a_server_the_check_is_one_statement_in_autocommit(app, engine):
         setup_session.close()
     statements = []
 
-    def ran(conn, _cursor, statement, *_rest):
+    def ran(connection, statement):
         # psycopg in autocommit sends the statement alone: no BEGIN before it
-        statements.append((statement, conn.connection.dbapi_connection.autocommit))
+        statements.append((statement, connection.autocommit))
 
     db.session.remove()
     db.session.configure(bind=engine)  # as create_app does for a server
-    pool = poll._autocommit_engine(engine)
-    event.listen(pool, "before_cursor_execute", ran)
+    direct = poll.direct_connections(engine)
+    direct.listeners.append(ran)
     try:
         client = app.test_client()
         client.set_cookie("portal_session", token)
         response = _poll(client, thread.id, '"0.0"')
     finally:
-        event.remove(pool, "before_cursor_execute", ran)
+        direct.listeners.remove(ran)
         db.session.remove()
         with engine.begin() as cleanup:
             cleanup.execute(delete(ThreadRead).where(ThreadRead.thread_id == thread.id))
@@ -603,3 +604,47 @@ def test_on_a_server_the_check_is_one_statement_in_autocommit(app, engine):
     assert response.status_code == 304, response.get_data(as_text=True)[:300]
     assert len(statements) == 1, statements
     assert statements[0][1] is True
+
+
+def test_a_lost_direct_connection_passes_to_the_app_then_is_opened_again(engine):
+    """The server's check connection, killed under it (a database restart, an idle
+    timeout at a proxy): that check passes to the app (current_row answers None), and
+    the next one opens a new connection."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the direct connections are PostgreSQL's")
+    from sqlalchemy import literal
+
+    direct = poll.DirectConnections(engine)
+    statement = select(literal(1).label("one"))
+    assert direct.first(statement, {}) == (1,)
+    first = direct.local.connection
+    with engine.connect() as admin:
+        admin.execute(
+            text("SELECT pg_terminate_backend(:pid)"), {"pid": first.info.backend_pid}
+        )
+    db.session.remove()
+    db.session.configure(bind=engine)
+    poll._DIRECT[engine.url.render_as_string(hide_password=False)] = direct
+    try:
+        assert poll.current_row(statement, {}) is None  # the app answers this one
+        assert first.closed
+        assert poll.current_row(statement, {}) == (1,)
+        assert direct.local.connection is not first
+    finally:
+        poll._DIRECT.clear()
+        db.session.remove()
+
+
+def test_a_driver_statement_keeps_the_values_written_in_it(app):
+    """Role names and constants are bound as SQLAlchemy binds them; the check's own
+    values (timestamps) get the column type's conversion."""
+    statement = poll.unchanged_thread_statement(Role.PATIENT)
+    dialect = postgresql.psycopg.dialect()
+    driver = poll.DriverStatement.compile(statement, dialect)
+    assert "patient" in driver.fixed.values()
+    assert "%(id_hash)s" in driver.sql
+    assert not {"id_hash", "created_after"} & set(driver.fixed)
+    params = poll.statement_params(app.config, "x" * 64, None)
+    values = driver.values(params)
+    assert values["created_after"] == params["created_after"]
+    assert values["id_hash"] == "x" * 64

@@ -32,9 +32,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 
+import psycopg
 from flask import Flask
 from sqlalchemy import and_, bindparam, or_, select, union_all
 from sqlalchemy.engine import Engine
@@ -225,18 +227,17 @@ def statement_params(config, id_hash: str, thread_id: str | None) -> dict:
 def current_row(statement, params: dict):
     """The statement's one row, or None.
 
-    On a server (the app's session bound to a PostgreSQL engine) it runs on a pooled
-    connection in autocommit: one round trip, where a transaction would add psycopg's
-    BEGIN and a COMMIT (a third of the check's CPU, and half the database's). When the
-    session is bound to one connection (the tests' transaction, rolled back at the
-    end) or to SQLite (the demo), it runs in the request's scoped session, ended before
-    Flask or the answer goes on.
+    On a server (the app's session bound to a PostgreSQL engine) it runs on the
+    driver itself (`DirectConnections`): one round trip in autocommit, with none of
+    SQLAlchemy's execution machinery, which cost half of the check's CPU in the app.
+    When the session is bound to one connection (the tests' transaction, rolled back
+    at the end) or to SQLite (the demo), it runs in the request's scoped session,
+    ended before Flask or the answer goes on.
     """
     try:
         bind = db.session.session_factory.kw.get("bind")
         if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
-            with _autocommit_engine(bind).connect() as connection:
-                return connection.execute(statement, params).first()
+            return direct_connections(bind).first(statement, params)
         try:
             row = db.session.connection().execute(statement, params).first()
             # Nothing was written. Commit rather than roll back, as every request
@@ -245,24 +246,97 @@ def current_row(statement, params: dict):
         finally:
             db.session.remove()
         return row
-    except SQLAlchemyError as error:
+    except (SQLAlchemyError, psycopg.Error) as error:
         log.warning("poll shortcut passes to the app: %s", type(error).__name__)
         return None
 
 
-_AUTOCOMMIT_ENGINES: dict[str, Engine] = {}
+@dataclass(frozen=True)
+class DriverStatement:
+    """A statement compiled once for the driver: its SQL, the values written in it
+    (role names, constants) already converted as SQLAlchemy converts them, and the
+    conversions of the values each check binds (the UTC timestamps)."""
+
+    sql: str
+    fixed: dict
+    conversions: dict
+
+    @classmethod
+    def compile(cls, statement, dialect) -> DriverStatement:
+        compiled = statement.compile(dialect=dialect)
+        sql = str(compiled)
+        if "POSTCOMPILE" in sql:  # an IN list would need SQLAlchemy at each run
+            raise ValueError("a poll statement must not expand parameters")
+        processors = compiled._bind_processors
+        fixed = {}
+        for bind, name in compiled.bind_names.items():
+            if not bind.required:  # a value written in the statement
+                value = bind.effective_value
+                fixed[name] = processors[name](value) if name in processors else value
+        conversions = {k: f for k, f in processors.items() if k not in fixed}
+        return cls(sql, fixed, conversions)
+
+    def values(self, params: dict) -> dict:
+        values = dict(self.fixed)
+        for key, value in params.items():
+            convert = self.conversions.get(key)
+            values[key] = convert(value) if convert is not None else value
+        return values
 
 
-def _autocommit_engine(engine: Engine) -> Engine:
-    """A small pool of the same database whose connections are in autocommit from
-    the start (setting it on each checkout of the app's pool, and back at checkin,
-    cost a tenth of the check)."""
-    url = engine.url.render_as_string(hide_password=False)
-    if url not in _AUTOCOMMIT_ENGINES:
-        _AUTOCOMMIT_ENGINES[url] = db.make_engine(
-            url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=8
+class DirectConnections:
+    """The check's own PostgreSQL connections: one per thread that asks, opened on
+    first use in autocommit (one statement is one round trip: no BEGIN, no COMMIT),
+    its statements prepared on the server. A connection that fails is closed and
+    the error goes up (the check passes to Flask); the next check opens a new one.
+
+    `listeners` are called with the connection and each statement's SQL before it
+    is sent (the tests and bench/messages.py count statements with them, as with
+    SQLAlchemy's before_cursor_execute on the app's engine)."""
+
+    def __init__(self, engine: Engine):
+        self.conninfo = engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
         )
-    return _AUTOCOMMIT_ENGINES[url]
+        self.dialect = engine.dialect
+        self.local = threading.local()
+        self.listeners: list = []
+        self._compiled: dict[int, tuple[object, DriverStatement]] = {}
+
+    def first(self, statement, params: dict):
+        driver = self._driver_statement(statement)
+        connection = getattr(self.local, "connection", None)
+        if connection is None or connection.closed:
+            connection = psycopg.connect(self.conninfo, autocommit=True)
+            self.local.connection = connection
+        for listener in self.listeners:
+            listener(connection, driver.sql)
+        try:
+            cursor = connection.execute(driver.sql, driver.values(params), prepare=True)
+            return cursor.fetchone()
+        except psycopg.Error:
+            self.local.connection = None
+            connection.close()
+            raise
+
+    def _driver_statement(self, statement) -> DriverStatement:
+        known = self._compiled.get(id(statement))
+        if known is None or known[0] is not statement:
+            known = (statement, DriverStatement.compile(statement, self.dialect))
+            self._compiled[id(statement)] = known
+        return known[1]
+
+
+_DIRECT: dict[str, DirectConnections] = {}
+
+
+def direct_connections(engine: Engine) -> DirectConnections:
+    """The check's connections to the database of this engine (one set per
+    database, shared by the apps of a process)."""
+    url = engine.url.render_as_string(hide_password=False)
+    if url not in _DIRECT:
+        _DIRECT[url] = DirectConnections(engine)
+    return _DIRECT[url]
 
 
 class SessionRoles:
@@ -335,7 +409,7 @@ class UnchangedPollShortcut:
         if row is None:
             self.session_roles.forget(id_hash)
             return None
-        self.session_roles.remember(id_hash, row[-1])
+        self.session_roles.remember(id_hash, Role(row[-1]))
         etag = etag_of(row)
         return etag if parse_etags(if_none_match).contains(etag) else None
 
