@@ -499,7 +499,8 @@ def what_if_postgresql_only(url: str, info: dict, requests: int) -> dict:
     SQLAlchemy connection in autocommit (no BEGIN, no COMMIT: the portal's way until
     2026-11-27); and the way the portal runs it now, on the driver's own connection
     in autocommit (`poll.DirectConnections`)."""
-    from portal import create_app, db
+    from portal import create_app
+    from portal.blueprints.messages import poll
     from portal.db import make_engine
 
     pinged = make_engine(url, pool_pre_ping=True)
@@ -508,14 +509,6 @@ def what_if_postgresql_only(url: str, info: dict, requests: int) -> dict:
     sign_in(client, "bench-patient-large@bench.test", False)
     path, etag = poll_url_and_etag(client, f"/messages/{info['big_thread']}")
     headers = {"If-None-Match": f'"{etag}"'}
-
-    def session_row(statement, params):
-        try:
-            row = db.session.connection().execute(statement, params).first()
-            db.session.commit()
-        finally:
-            db.session.remove()
-        return row
 
     def core_row(statement, params):
         with unpinged.connect() as conn:
@@ -530,9 +523,9 @@ def what_if_postgresql_only(url: str, info: dict, requests: int) -> dict:
 
     runs = {
         "ORM session, pre-ping at every checkout": BoundClient(
-            client, pinged, session_row
+            client, pinged, poll.row_in_session
         ),
-        "ORM session, no pre-ping": BoundClient(client, unpinged, session_row),
+        "ORM session, no pre-ping": BoundClient(client, unpinged, poll.row_in_session),
         "Core connection": BoundClient(client, unpinged, core_row),
         "SQLAlchemy, autocommit": BoundClient(client, unpinged, autocommit_row),
         "driver, autocommit (used)": BoundClient(client, unpinged),

@@ -238,17 +238,22 @@ def current_row(statement, params: dict):
         bind = db.session.session_factory.kw.get("bind")
         if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
             return direct_connections(bind).first(statement, params)
-        try:
-            row = db.session.connection().execute(statement, params).first()
-            # Nothing was written. Commit rather than roll back, as every request
-            # does: a rollback would also drop what the scoped session already held.
-            db.session.commit()
-        finally:
-            db.session.remove()
-        return row
+        return row_in_session(statement, params)
     except (SQLAlchemyError, psycopg.Error) as error:
         log.warning("poll shortcut passes to the app: %s", type(error).__name__)
         return None
+
+
+def row_in_session(statement, params: dict):
+    """The statement's one row, run in the request's scoped session, which it ends."""
+    try:
+        row = db.session.connection().execute(statement, params).first()
+        # Nothing was written. Commit rather than roll back, as every request does:
+        # a rollback would also drop what the scoped session already held.
+        db.session.commit()
+    finally:
+        db.session.remove()
+    return row
 
 
 @dataclass(frozen=True)
