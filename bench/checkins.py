@@ -22,7 +22,6 @@ import os
 import random
 import secrets
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -36,9 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from home import (  # the shared helpers of bench/home.py
     CSRF_RE,
     PASSWORD,
-    PYTHON,
     RESULTS,
-    ROOT,
     Server,
     add_database_options,
     add_server_options,
@@ -50,6 +47,7 @@ from home import (  # the shared helpers of bench/home.py
     merge_cookies,
     prepare_database,
     print_table,
+    run_in_fresh_process,
     start_gunicorn,
     stop,
     write_results,
@@ -310,24 +308,9 @@ def run_staff_list(database_url_: str, requests: int) -> dict:
 
 
 def staff_list_figures(url: str, requests: int) -> dict:
-    out = subprocess.run(
-        [
-            PYTHON,
-            __file__,
-            "staff-list",
-            "--database-url",
-            url,
-            "--list-requests",
-            str(requests),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    return run_in_fresh_process(
+        __file__, "staff-list", url, "--list-requests", requests
     )
-    if out.returncode != 0:
-        raise SystemExit(f"in-process run failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _summary(values: list[float]) -> dict:
@@ -706,24 +689,9 @@ def run_checkin_post(database_url_: str, requests: int) -> dict:
 
 
 def checkin_post_figures(url: str, requests: int) -> dict:
-    out = subprocess.run(
-        [
-            PYTHON,
-            __file__,
-            "checkin-post",
-            "--database-url",
-            url,
-            "--post-requests",
-            str(requests),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    return run_in_fresh_process(
+        __file__, "checkin-post", url, "--post-requests", requests
     )
-    if out.returncode != 0:
-        raise SystemExit(f"in-process run failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 # ---- report ------------------------------------------------------------------------

@@ -200,16 +200,16 @@ def prepare_database(base: str, name: str, patients: int, programs: int, reuse: 
 
 
 def in_process_figures(url: str, cpu_requests: int) -> dict:
+    return run_in_fresh_process(
+        __file__, "in-process", url, "--cpu-requests", cpu_requests
+    )
+
+
+def run_in_fresh_process(script: str, command: str, url: str, *options) -> dict:
+    """Run a benchmark script's internal sub-command in a fresh Python process (its
+    own imports, caches and pool) and return the JSON its last output line holds."""
     out = subprocess.run(
-        [
-            PYTHON,
-            __file__,
-            "in-process",
-            "--database-url",
-            url,
-            "--cpu-requests",
-            str(cpu_requests),
-        ],
+        [PYTHON, script, command, "--database-url", url, *map(str, options)],
         cwd=ROOT,
         capture_output=True,
         text=True,

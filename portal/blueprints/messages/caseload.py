@@ -434,7 +434,7 @@ def may_start(actor: User, patient_id: str) -> bool:
 
 
 @cache
-def _unread_statement(role: Role):
+def unread_messages_column(role: Role):
     """Patients: unread messages in their thread. Staff: threads of their inbox with
     something unread (at most 100 counted)."""
     if role is Role.PATIENT:
@@ -452,17 +452,12 @@ def _unread_statement(role: Role):
     return select(func.count()).select_from(threads).scalar_subquery()
 
 
-def unread_messages_column(role: Role):
-    """The navigation's count of unread messages, for another statement to carry."""
-    return _unread_statement(role)
-
-
 @cache
 def _header_statement(role: Role):
     """The bell's count and this count in one statement, built once per role."""
     from portal.blueprints.notifications.services import UNREAD_COUNT
 
-    return select(UNREAD_COUNT.scalar_subquery(), _unread_statement(role))
+    return select(UNREAD_COUNT.scalar_subquery(), unread_messages_column(role))
 
 
 def header_counts(actor: User) -> tuple[int, int] | None:

@@ -306,7 +306,7 @@ class DirectConnections:
         self.dialect = engine.dialect
         self.local = threading.local()
         self.listeners: list = []
-        self._compiled: dict[int, tuple[object, DriverStatement]] = {}
+        self._compiled: dict[object, DriverStatement] = {}
 
     def first(self, statement, params: dict):
         driver = self._driver_statement(statement)
@@ -325,11 +325,12 @@ class DirectConnections:
             raise
 
     def _driver_statement(self, statement) -> DriverStatement:
-        known = self._compiled.get(id(statement))
-        if known is None or known[0] is not statement:
-            known = (statement, DriverStatement.compile(statement, self.dialect))
-            self._compiled[id(statement)] = known
-        return known[1]
+        driver = self._compiled.get(statement)  # the statements are built once each
+        if driver is None:
+            driver = self._compiled[statement] = DriverStatement.compile(
+                statement, self.dialect
+            )
+        return driver
 
 
 _DIRECT: dict[str, DirectConnections] = {}
