@@ -11,7 +11,8 @@ from portal import db
 from portal.blueprints.schedule.services import _today_statement
 
 
-def test_a_postgresql_engine_raises_psycopgs_limit():
+def test_a_postgresql_engine_raises_psycopgs_limit(monkeypatch):
+    monkeypatch.setattr(_queries, "MAX_CACHED_STATEMENT_LENGTH", 4096)  # psycopg's own
     engine = db.make_engine("postgresql://postgres@127.0.0.1:5432/unused")  # no connect
     try:
         assert (
