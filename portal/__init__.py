@@ -6,15 +6,39 @@ import hashlib
 import logging
 from pathlib import Path
 
-from flask import Flask, abort, g, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import db
+from portal import db, error_tracking, logs, metrics
+from portal.blueprints.auth.sessions import DatabaseSessionInterface, persist_session
+from portal.blueprints.programs.on_call import (
+    init_on_call_numbers,
+    on_call_numbers,
+    refresh_when_stale,
+)
 from portal.config import build_config
 from portal.extensions import csrf, htmx, login_manager
 from portal.headers import SECURITY_HEADERS, VARY
-from portal.security import has_permission, public
-from portal.sessions import DatabaseSessionInterface, persist_session
+from portal.outage import what_was_kept
+from portal.phones import shown as shown_phone
+from portal.security import current_actor, has_permission, public
+from portal.text import link_phone_numbers
 
 log = logging.getLogger("portal")
 
@@ -26,34 +50,46 @@ def create_app(config: dict | None = None) -> Flask:
     engine = app.config.get("ENGINE") or db.make_engine(app.config["SQLALCHEMY_URL"])
     app.extensions["engine"] = engine
     db.session.configure(bind=engine)
+    hops = app.config["PROXY_HOPS"]
+    if hops:  # the client's address and scheme as the trusted proxies saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
-    csrf.init_app(app)
+    error_tracking.init_app(app)  # before anything can fail
+    metrics.init_app(app)  # counts each request after the log line's hook has run
+    logs.init_app(app)  # its line is written after every other hook has run
     htmx.init_app(app)
     login_manager.init_app(app)
+    # Our sessions rotate at sign-in and are bound to their server-side row, so
+    # Flask-Login's own session protection (a hash of address and agent) is not used.
     login_manager.session_protection = None
-    login_manager.request_loader(lambda _request: g.get("actor"))
+    login_manager.request_loader(load_signed_in_user)
+    login_manager.unauthorized_handler(_ask_to_sign_in)
     app.session_interface = DatabaseSessionInterface()
+    init_on_call_numbers(app)
 
     _register_blueprints(app)
     _mark_static_public(app)
     _register_hooks(app)
+    # After the hooks: a page that needs the database answers 503 while it is down,
+    # before the CSRF check (which needs the session) could refuse the post as stale.
+    csrf.init_app(app)
     _register_errors(app)
     _register_template_helpers(app)
-    from portal.cli import register_cli
-
-    register_cli(app)
     return app
 
 
 def _register_blueprints(app: Flask) -> None:
+    from portal.blueprints.auth.passkey_views import bp as passkeys_bp
     from portal.blueprints.auth.views import bp as auth_bp
     from portal.blueprints.checkins.views import bp as checkins_bp
-    from portal.blueprints.messages.poll import UnchangedPollShortcut
     from portal.blueprints.messages.views import bp as messages_bp
     from portal.blueprints.needs.views import bp as needs_bp
     from portal.blueprints.notifications.views import bp as notifications_bp
     from portal.blueprints.record.api import bp as fhir_bp
+    from portal.blueprints.record.cli import fhir_client_group
     from portal.blueprints.record.views import bp as record_bp
+    from portal.blueprints.reviews.views import bp as reviews_bp
+    from portal.blueprints.safety.views import bp as safety_bp
     from portal.blueprints.schedule.views import bp as schedule_bp
     from portal.blueprints.shell.views import bp as shell_bp
     from portal.blueprints.staff.views import bp as staff_bp
@@ -61,18 +97,58 @@ def _register_blueprints(app: Flask) -> None:
     blueprints = (
         shell_bp,
         auth_bp,
+        passkeys_bp,
         schedule_bp,
         staff_bp,
         notifications_bp,
+        safety_bp,
         checkins_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.register_blueprint(messages_bp)
     app.register_blueprint(needs_bp)
+    app.register_blueprint(reviews_bp)
     app.register_blueprint(record_bp)
     app.register_blueprint(fhir_bp)
-    app.wsgi_app = UnchangedPollShortcut(app, app.wsgi_app)
+    app.cli.add_command(fhir_client_group)
+    _register_worker_tasks()
+    _register_metrics_readers()
+    _register_risk_answer_readers()
+    _register_notification_describers()
+
+
+def _register_worker_tasks() -> None:
+    """Import the modules whose ``@task`` functions the worker runs on every round."""
+    import portal.blueprints.auth.tasks
+    import portal.blueprints.checkins.held  # also its @when_database_down hook
+    import portal.blueprints.checkins.reminders
+    import portal.blueprints.notifications.delivery
+    import portal.blueprints.notifications.heartbeat
+    import portal.blueprints.record.fhir.export
+    import portal.blueprints.reviews.tasks
+    import portal.blueprints.safety.tasks
+    import portal.blueprints.schedule.reminders  # noqa: F401
+
+
+def _register_metrics_readers() -> None:
+    """Import the modules whose ``@metrics_reader`` functions /metrics runs."""
+    import portal.blueprints.auth.metrics
+    import portal.blueprints.notifications.metrics
+    import portal.blueprints.safety.metrics  # noqa: F401
+
+
+def _register_risk_answer_readers() -> None:
+    """Import the modules that tell safety's alert page what raised a flag."""
+    import portal.blueprints.checkins.risk_answers
+    import portal.blueprints.messages.risk_answers  # noqa: F401
+
+
+def _register_notification_describers() -> None:
+    """Import the modules that tell the notification list what an item is about."""
+    import portal.blueprints.messages.about
+    import portal.blueprints.needs.about
+    import portal.blueprints.schedule.about  # noqa: F401
 
 
 def _mark_static_public(app: Flask) -> None:
@@ -90,14 +166,34 @@ def _mark_static_public(app: Flask) -> None:
     app.view_functions["static"] = static
 
 
-def signed_in_user():
-    """The fully signed-in user: staff only after their second factor."""
+def load_signed_in_user(_request):
+    """Flask-Login's loader over our server-side session: the session's user, staff
+    only after their second factor; nobody on the FHIR API, which answers to bearer
+    tokens only; for a view marked `@signed_in_by`, the user its token names."""
+    if request.blueprint == "fhir":
+        return None
+    view = current_app.view_functions.get(request.endpoint)
+    if hasattr(view, "user_loader"):
+        return _user_named_by_token(view)
     user = getattr(session, "user", None)
     if user is None or not user.is_active:
         return None
     if user.is_staff and not session.mfa_passed:
         return None
     return user
+
+
+def _user_named_by_token(view):
+    """The user a `@signed_in_by` view's token names. When the database does not
+    answer, nobody, with the request marked as the session is when it cannot be read:
+    it is answered 503 (the phone keeps its sending), not 404 (the phone would drop
+    it), and the error page's own look-up of the user does not fail a second time."""
+    try:
+        return view.user_loader(request)
+    except (DBAPIError, SQLAlchemyTimeoutError):
+        _forget_failed_transaction()
+        session.database_down = True
+        return None
 
 
 def _register_hooks(app: Flask) -> None:
@@ -109,12 +205,20 @@ def _register_hooks(app: Flask) -> None:
         if not hasattr(view, "required_permissions"):
             log.error("route %s declares no permission; refusing", request.endpoint)
             abort(500)
-        g.actor = signed_in_user()
+        # Flask-Login keeps the user on `g`; a test's pushed app context shares `g`
+        # between requests, so each request loads its own.
+        g.pop("_login_user", None)
         if view.is_public:
             return None
-        if g.actor is None:
-            return _ask_to_sign_in()
-        if not any(has_permission(g.actor, p) for p in view.required_permissions):
+        if getattr(session, "database_down", False):
+            abort(503)
+        if not current_user.is_authenticated:
+            if getattr(session, "database_down", False):  # the token's user unread
+                abort(503)
+            if hasattr(view, "user_loader"):  # a token that is not genuine or too old
+                abort(404)
+            return login_manager.unauthorized()
+        if not any(has_permission(current_user, p) for p in view.required_permissions):
             abort(404)
         return None
 
@@ -125,7 +229,7 @@ def _register_hooks(app: Flask) -> None:
         for name in VARY:
             response.vary.add(name)
         if request.endpoint != "static" and (
-            g.get("actor") is not None or getattr(session, "id_hash", None) is not None
+            current_actor() is not None or getattr(session, "id_hash", None) is not None
         ):
             response.cache_control.no_store = True
             response.cache_control.private = True
@@ -150,16 +254,19 @@ def _ask_to_sign_in():
 
 
 def app_response_redirect(location: str):
-    from flask import make_response
-
     response = make_response("", 204)
     response.headers["HX-Redirect"] = location
     return response
 
 
 def _register_errors(app: Flask) -> None:
-    def render_error(status: int, title: str, message: str):
-        return render_template("error.html", title=title, message=message), status
+    def render_error(status: int, title: str, message: str, kept=()):
+        response = make_response(
+            render_template("error.html", title=title, message=message, kept=kept),
+            status,
+        )
+        response.call_on_close(lambda: refresh_when_stale(app))
+        return response
 
     @app.errorhandler(404)
     def not_found(_error):
@@ -188,6 +295,12 @@ def _register_errors(app: Flask) -> None:
             "Nothing was changed. Go back and try again.",
         )
 
+    @app.errorhandler(403)
+    def forbidden(_error):
+        return render_error(
+            403, "That could not be checked", "Nothing was changed or shown."
+        )
+
     @app.errorhandler(405)
     def wrong_method(_error):
         return render_error(
@@ -204,13 +317,39 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(_error):
-        db.session.rollback()
+        _forget_failed_transaction()
         return render_error(
             500,
             "Something went wrong on our side",
             "Nothing was lost that you had already saved. Please try again "
             "in a minute.",
         )
+
+    @app.errorhandler(503)
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(SQLAlchemyTimeoutError)
+    def records_unavailable(error):
+        _forget_failed_transaction()
+        if isinstance(error, HTTPException):  # the session could not be read
+            log.warning("answered 503: the database did not answer")
+        else:
+            log.error("answered 503: the database failed", exc_info=error)
+        response = make_response(
+            render_error(
+                503,
+                "We cannot reach your records right now",
+                "Please try again in a few minutes. Nothing you had already saved "
+                "is lost. If you need help now, the numbers below work any time.",
+                kept=what_was_kept(),
+            )
+        )
+        response.headers["Retry-After"] = "30"
+        return response
+
+
+def _forget_failed_transaction() -> None:
+    """End the request's transaction; with the database gone, just let it go."""
+    db.forget_failed_transaction()
 
 
 def _register_template_helpers(app: Flask) -> None:
@@ -225,26 +364,17 @@ def _register_template_helpers(app: Flask) -> None:
             urls[key] = url_for("static", filename=filename, v=digest[:12])
         return urls[key]
 
-    paths: dict[tuple[str, str], str] = {}
-
-    def page_url(endpoint: str, **values) -> str:
-        """url_for, remembered for the links that take no values (the navigation and
-        the Today buttons): a page has about twenty, and building each costs more than
-        the markup around it. The same answer as url_for, which it calls once."""
-        if values or endpoint.startswith("."):
-            return url_for(endpoint, **values)
-        key = (request.script_root, endpoint)
-        if key not in paths:
-            paths[key] = url_for(endpoint)
-        return paths[key]
+    def on_call_lines():
+        """Crisis help's on-call numbers, from memory: never a query."""
+        return on_call_numbers(app).lines(app)
 
     @app.context_processor
     def inject_helpers():
-        return {"static_url": static_url, "actor": g.get("actor")}
-
-    app.jinja_env.globals["url_for"] = page_url
+        return {"static_url": static_url, "on_call_lines": on_call_lines}
 
     app.jinja_env.globals["input_attrs"] = input_attrs
+    app.jinja_env.filters["phone_links"] = link_phone_numbers
+    app.jinja_env.filters["phone"] = shown_phone
 
 
 def input_attrs(field, autocomplete=None, inputmode=None, hint=None) -> dict:

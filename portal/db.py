@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-import time
+import functools
+import re
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, MetaData, String, create_engine, event, exc
-from sqlalchemy.engine import Engine
+from sqlalchemy import DateTime, Enum, MetaData, String, create_engine, event, inspect
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
-    make_transient_to_detached,
     mapped_column,
     scoped_session,
     sessionmaker,
 )
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
+
+from portal.config import ConfigError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -34,6 +40,15 @@ def utcnow() -> datetime:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+ID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def is_id(value: str | None) -> bool:
+    """Whether a value from a URL or a form can be one of our ids (as `new_id` makes
+    them): anything else names nothing and is never sent to the database."""
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
 
 
 class UTCDateTime(TypeDecorator):
@@ -57,17 +72,23 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
-def as_loaded(cls, values: dict, **relationships):
-    """An instance of a mapped class holding these column values as the ORM holds a
-    loaded object (committed values, no history, an identity), made without the ORM's
-    loading machinery: for the few hot statements that read plain rows. Not attached
-    to a session; columns not given are unloaded, and relationships not given raise
-    or load as their mapping says."""
-    instance = cls.__mapper__.class_manager.new_instance()
-    for key, value in (values | relationships).items():
-        set_committed_value(instance, key, value)
-    make_transient_to_detached(instance)
-    return instance
+def str_enum(enum_cls: type[StrEnum], length: int = 20) -> Enum:
+    """Store a StrEnum by value as a portable VARCHAR with a CHECK constraint."""
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        length=length,
+        values_callable=lambda cls: [member.value for member in cls],
+        validate_strings=True,
+        create_constraint=True,
+        name=enum_cls.__name__.lower(),
+    )
+
+
+def upsert(model):
+    """An INSERT of this dialect, with ``on_conflict_do_update`` / ``_do_nothing``."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
 class Base(DeclarativeBase):
@@ -87,75 +108,74 @@ class Timestamps:
 
 session = scoped_session(sessionmaker(expire_on_commit=False))
 
-
-# A pooled connection that sat unused this long is pinged before it is handed out;
-# one used a moment ago is not (the server rarely drops a busy connection, and a
-# ping on every checkout is a round trip on every request).
-PING_AFTER_IDLE_SECONDS = 10.0
-
-
-# psycopg converts each statement's text (placeholders to $n) and keeps the result in
-# an LRU cache only for statements up to 4 KB; Today's one query is just over that,
-# and converting it again on every request cost 73 us (3 % of the page). The app's
-# statements are a fixed set built once, so caching the longer ones too is safe; the
-# cache stays bounded (128 entries).
-PSYCOPG_CACHED_STATEMENT_LENGTH = 16384
-
-
-def cache_long_statements() -> None:
-    """Let psycopg cache the conversion of statements up to 16 KB (a module setting
-    of psycopg's; tests/unit/test_statement_cache.py fails if a release drops it)."""
-    from psycopg import _queries
-
-    if _queries.MAX_CACHED_STATEMENT_LENGTH < PSYCOPG_CACHED_STATEMENT_LENGTH:
-        _queries.MAX_CACHED_STATEMENT_LENGTH = PSYCOPG_CACHED_STATEMENT_LENGTH
+# libpq settings, so that a database cut off by the network fails a request in seconds
+# (a 503 with crisis help, /readyz 503) instead of hanging on TCP's own timeouts for
+# many minutes. A URL's own query (`?connect_timeout=2`) wins.
+POSTGRES_TIMEOUTS = {
+    "connect_timeout": 5,  # seconds to open a connection
+    # ms a sent packet may go unacknowledged; the kernel checks it when it would
+    # retransmit, so a cut connection fails in 6 to 13 s (25 s at 10,000 ms: measured
+    # in deploy/rehearse.py). Pre-ping then drops the pool's other connections.
+    "tcp_user_timeout": 5_000,
+    "keepalives": 1,  # idle pooled connections notice a dead peer too
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
-def make_engine(
-    url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS, **overrides
-) -> Engine:
+def forget_failed_transaction() -> None:
+    """End a transaction the database failed in. Objects read in full are let go
+    first: a rollback would expire them, and the page that says what happened (its
+    header needs the signed-in user, its crisis help the patient's program) would
+    read them again from a database that may be gone; detached, they keep what was
+    read. Objects already expired (a failed flush rolls back at once) or changed
+    stay, to be read again if the database still answers."""
+    for instance in list(session.identity_map.values()):
+        state = inspect(instance)
+        if not state.expired_attributes and not state.modified:
+            session.expunge(instance)
+    try:
+        session.rollback()
+    except (DBAPIError, SQLAlchemyTimeoutError):
+        session.close()
+
+
+def make_engine(url: str, **overrides) -> Engine:
     """Create the engine; SQLite gets foreign keys and a busy timeout; PostgreSQL
-    connections are checked before use when they have been idle a while."""
+    connections are pinged on checkout, so one the server dropped is replaced.
+
+    Bound values never reach a log: they are a patient's answers and notes, and
+    SQLAlchemy would print them in every error and echoed statement."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    kwargs: dict = {"future": True}
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # the message would quote the URL
+        raise ConfigError("PORTAL_DATABASE_URL is not a database URL") from None
+    kwargs: dict = {"future": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 15, "check_same_thread": False}
     else:
-        kwargs.update(pool_size=5, max_overflow=5)
+        kwargs.update(pool_size=5, max_overflow=5, pool_pre_ping=True)
+        kwargs["connect_args"] = {
+            key: value
+            for key, value in POSTGRES_TIMEOUTS.items()
+            if key not in parsed.query
+        }
     if overrides.get("poolclass") is not None:
         kwargs.pop("pool_size", None), kwargs.pop("max_overflow", None)
     kwargs.update(overrides)
-    engine = create_engine(url, **kwargs)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (ArgumentError, ImportError):  # an unknown dialect or driver
+        raise ConfigError(
+            "PORTAL_DATABASE_URL must be postgresql://… or sqlite:///…"
+        ) from None
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-    else:
-        cache_long_statements()
-        if not kwargs.get("pool_pre_ping"):
-            _ping_when_idle(engine, ping_after_idle)
     return engine
-
-
-def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
-    """SQLAlchemy's "pessimistic disconnect handling" with a ping only for connections
-    that sat in the pool for `idle_seconds`: a dead one is replaced before use."""
-
-    @event.listens_for(engine, "checkin")
-    def remember_checkin(_dbapi_connection, record) -> None:
-        record.info["checked_in_at"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def ping_if_idle(dbapi_connection, record, _proxy) -> None:
-        returned = record.info.get("checked_in_at")
-        if returned is None or time.monotonic() - returned < idle_seconds:
-            return
-        try:
-            if not engine.dialect.do_ping(dbapi_connection):
-                raise exc.DisconnectionError("the connection did not answer a ping")
-        except engine.dialect.loaded_dbapi.Error as error:
-            # the pool discards this connection and checks out another
-            raise exc.DisconnectionError(str(error)) from error
 
 
 def _sqlite_begin(connection) -> None:
@@ -171,3 +191,20 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    dbapi_connection.create_function(
+        "portal_local_date", 2, _local_date, deterministic=True
+    )
+
+
+def _local_date(stored: str | None, zone: str | None) -> str | None:
+    """SQLite's `local_date()` (portal/reporting.py): the date in a time zone of a UTC
+    moment as SQLite stores it; PostgreSQL does this with AT TIME ZONE."""
+    if stored is None or zone is None:
+        return None
+    moment = datetime.fromisoformat(stored).replace(tzinfo=UTC)
+    return moment.astimezone(_zone(zone)).date().isoformat()
+
+
+@functools.cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)

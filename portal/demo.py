@@ -3,32 +3,39 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from portal.blueprints.auth.models import Role, User
-from portal.blueprints.schedule.models import (
-    Appointment,
-    AppointmentKind,
-    Attendance,
-    AttendanceStatus,
-    GroupSession,
-    SessionKind,
-)
-from portal.blueprints.staff.models import (
+from portal.blueprints.auth.models import User
+from portal.blueprints.programs.models import (
     CareTeamAssignment,
     Enrollment,
+    EnrollmentStatus,
     LevelOfCare,
     Program,
     StaffMembership,
     TeamRole,
     Track,
 )
+from portal.blueprints.schedule.models import (
+    Appointment,
+    AppointmentChange,
+    AppointmentKind,
+    Attendance,
+    AttendanceStatus,
+    GroupSession,
+    NoticeKind,
+    NoticeReason,
+    SessionKind,
+    SessionNotice,
+)
 from portal.db import new_id, utcnow
+from portal.security import Role
 
 DEMO_PASSWORD = "demo-portal-2026"  # noqa: S105 - published demo sign-in, demo only
 DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105 - published demo secret
@@ -152,6 +159,7 @@ def create_demo(session: Session) -> bool:
             password_hash=password_hash,
             totp_secret=DEMO_TOTP_SECRET if role.is_staff else None,
             totp_enabled=role.is_staff,
+            welcome_seen_at=utcnow(),
         )
         session.add(users[email])
         if role.is_staff:
@@ -167,17 +175,190 @@ def create_demo(session: Session) -> bool:
             display_name=name,
             role=Role.PATIENT,
             password_hash=password_hash,
+            welcome_seen_at=utcnow(),
         )
         session.add(patient)
         patients.append(patient)
+    patients.append(_phone_only_patient(password_hash))
+    session.add(patients[-1])
     session.flush()
     _enroll_demo_patients(session, program, tracks, patients, staff)
     _demo_risk_settings(session, program, users)
     _demo_checkins(session, program, patients)
     _demo_needs(session, program, users, patients)
+    _demo_notices(session, program, tracks, patients)
+    _demo_appointment_change(session, patients[3])
     _demo_messages(session, program, users, patients)
     _demo_record(session, program, patients)
+    _demo_reviews(session, program, users, patients)
+    _demo_history(session, program, tracks, users, password_hash)
+    _demo_huddle(session, program, users, patients)
+    _demo_alumni(session, program, patients, users)
     return True
+
+
+def _demo_huddle(session, program, users, patients) -> None:
+    """Riley at risk, Quinn not checking in, Kai's ride overdue, yesterday's huddle."""
+    from portal.blueprints.staff.demo import create_demo_huddle
+
+    create_demo_huddle(session, program, users, patients)
+
+
+ALUMNI_NAME = "Jesse Ward"
+
+
+def _demo_alumni(session, program, patients, users) -> None:
+    """One patient discharged last week into step-down, with an aftercare plan."""
+    alumnus = next(p for p in patients if p.display_name == ALUMNI_NAME)
+    enrollment = session.scalar(
+        select(Enrollment).where(Enrollment.patient_id == alumnus.id)
+    )
+    today = utcnow().astimezone(ZoneInfo(program.timezone)).date()
+    enrollment.status = EnrollmentStatus.ALUMNI
+    enrollment.discharged_on = today - timedelta(days=today.weekday() + 3)
+    enrollment.discharged_by_id = users["therapist@demo.test"].id
+    enrollment.aftercare_appointments = (
+        "Dr. Ames (therapy), Riverside Outpatient Clinic, 40 Main St: Tuesdays at "
+        "10 AM, starting next week. 617-555-0160.\n"
+        "Medication check with Dr. Lee Park: in 4 weeks; the clinic will call."
+    )
+    enrollment.aftercare_help = (
+        "Call or text 988 any time (press 2 for Spanish). In danger now: call 911.\n"
+        "SMART Recovery meeting: Thursdays 6 PM, Riverside Library.\n"
+        "You can still message Alex, your peer specialist, here."
+    )
+
+
+# A patient with no email, who signs in with her mobile number, reads Spanish best
+# and has not signed in yet (the welcome opens on her first sign-in).
+PHONE_PATIENT_NUMBER = "+16175550142"
+PHONE_PATIENT_NAME = "Luz Herrera"
+
+
+def _phone_only_patient(password_hash: str) -> User:
+    return User(
+        id=new_id(),
+        email=None,
+        phone=PHONE_PATIENT_NUMBER,
+        display_name=PHONE_PATIENT_NAME,
+        role=Role.PATIENT,
+        preferred_language="es",
+        password_hash=password_hash,
+    )
+
+
+# Preferred names, pronouns and emergency contacts of some demo patients, by index.
+DEMO_DETAILS = {
+    0: ("Jo", "they/them", ("Sam Rivera", "brother", "+16175550190")),
+    1: (None, "she/her", ("Linh Nguyen", "mother", "+12125550143")),
+    4: (None, "he/him", None),
+}
+
+
+def _patient_details(index: int, patient: User) -> dict:
+    """Birth date, preferred name, pronouns, emergency contact and mobile number of
+    a demo patient. Numbers come from the 555-01xx range kept for fiction."""
+    name, pronouns, contact = DEMO_DETAILS.get(index, (None, None, None))
+    if patient.phone is None and index != 3:  # one has none yet, for admin to add
+        patient.phone = f"+1617555{index + 100:04d}"
+    return {
+        "date_of_birth": date(1970 + (index * 7) % 35, 1 + index % 12, 1 + index % 27),
+        "preferred_name": name,
+        "pronouns": pronouns,
+        "emergency_name": contact[0] if contact else None,
+        "emergency_relationship": contact[1] if contact else None,
+        "emergency_phone": contact[2] if contact else None,
+        "mobile_phone": patient.phone,
+    }
+
+
+def _demo_reviews(session, program, users, patients) -> None:
+    """Jordan: 2 days left, review tomorrow, signed packet, and a consent to send it
+    to the insurer for payment; Casey: attending with no authorization."""
+    from portal.blueprints.record.sharing import give_payment_consent
+    from portal.blueprints.reviews.demo import create_demo_reviews
+
+    patient, payer = create_demo_reviews(session, program, users, patients)
+    give_payment_consent(patient, program.id, payer, "12")
+
+
+PAST_FIRST = [
+    "Ari",
+    "Blake",
+    "Cam",
+    "Dev",
+    "Eden",
+    "Finn",
+    "Gray",
+    "Hollis",
+    "Indy",
+    "Jules",
+    "Kit",
+    "Lane",
+    "Marlo",
+    "Noel",
+    "Oak",
+    "Parker",
+    "Reese",
+    "Sky",
+]
+PAST_LAST = [
+    "Abbott",
+    "Banks",
+    "Carver",
+    "Dunn",
+    "Estes",
+    "Frost",
+    "Gale",
+    "Hayes",
+    "Irwin",
+    "Joyce",
+    "Kemp",
+    "Lowe",
+    "Mercer",
+]
+
+
+def _demo_history(session, program, tracks, users, password_hash) -> None:
+    """Half a year of patients who came and went, so that the director's board and
+    the audit report show something real; none of them is on a demo clinician's
+    caseload, and none has a request still open."""
+    from portal.demo_history import Cast, insert_audit_rows, make_history
+
+    rng = random.Random(2027)  # noqa: S311 - demo data, not security
+    people = []
+    for n in range(120):
+        name = f"{PAST_FIRST[n % len(PAST_FIRST)]} {PAST_LAST[n % len(PAST_LAST)]}"
+        people.append(
+            User(
+                id=new_id(),
+                email=f"past{n}@demo.test",
+                display_name=name,
+                role=Role.PATIENT,
+                password_hash=password_hash,
+            )
+        )
+    session.add_all(people)
+    session.flush()
+    staff = {u.role: u for u in users.values() if u.role.is_staff}
+    cast = Cast(program, tracks, staff)
+    made = make_history(
+        session, cast, [p.id for p in people], 26, utcnow(), rng, open_requests=False
+    )
+    insert_audit_rows(session, made.audit)
+    # The demo's people are the twelve on the sign-in sheet: the past ones have all
+    # gone home, so no clinician, peer or reviewer finds a stranger in their lists.
+    session.execute(
+        update(Enrollment)
+        .where(
+            Enrollment.patient_id.in_([p.id for p in people]),
+            Enrollment.status != EnrollmentStatus.DISCHARGED,
+        )
+        .values(
+            status=EnrollmentStatus.DISCHARGED,
+            discharged_on=utcnow().date(),
+        )
+    )
 
 
 def _demo_messages(session, program, users, patients) -> None:
@@ -203,7 +384,7 @@ def _demo_needs(session, program, users, patients) -> None:
 
 def _demo_risk_settings(session, program, users) -> None:
     """The nurse is on call, the therapist is the backup, the prescriber after hours."""
-    from portal.blueprints.checkins.models import RiskSettings
+    from portal.blueprints.safety.models import RiskSettings
 
     session.add(
         RiskSettings(
@@ -279,6 +460,7 @@ def _enroll_demo_patients(session, program, tracks, patients, staff) -> None:
                 track_id=track.id,
                 level_of_care=level,
                 admitted_on=monday - timedelta(days=7 * (index % 4) + 7),
+                **_patient_details(index, patient),
             )
         )
         for member in staff:
@@ -346,11 +528,100 @@ def _demo_attendance(session, track, patient, monday, today, recorder, rng) -> N
             )
 
 
+def _demo_notices(session, program, tracks, patients) -> None:
+    """Today, or the next day the PHP track meets: Taylor will be late to the first
+    group, the bus is behind; Jamie cannot come, sick, and is excused for the day."""
+    tz = ZoneInfo(program.timezone)
+    today = utcnow().astimezone(tz).date()
+    groups = session.scalars(
+        select(GroupSession)
+        .where(
+            GroupSession.track_id == tracks[LevelOfCare.PHP].id,
+            GroupSession.kind == SessionKind.GROUP,
+        )
+        .order_by(GroupSession.starts_at)
+    ).all()
+    meets = {g.weekday for g in groups}
+    if not meets:
+        return
+    day = next(
+        today + timedelta(days=n)
+        for n in range(7)
+        if (today.weekday() + n) % 7 in meets
+    )
+    groups = [g for g in groups if g.weekday == day.weekday()]
+    late, away = patients[2], patients[4]
+    session.add(
+        SessionNotice(
+            patient_id=late.id,
+            group_session_id=groups[0].id,
+            occurs_on=day,
+            kind=NoticeKind.LATE,
+            reason=NoticeReason.RIDE,
+            note="Bus 14 is running about 20 minutes behind.",
+        )
+    )
+    for group in groups:
+        session.add(
+            SessionNotice(
+                patient_id=away.id,
+                group_session_id=group.id,
+                occurs_on=day,
+                kind=NoticeKind.ABSENT,
+                reason=NoticeReason.SICK,
+            )
+        )
+        session.add(
+            Attendance(
+                patient_id=away.id,
+                group_session_id=group.id,
+                occurs_on=day,
+                status=AttendanceStatus.EXCUSED,
+                recorded_by_id=away.id,
+            )
+        )
+
+
+def _demo_appointment_change(session, patient) -> None:
+    """Sam asks to move next week's therapy to the morning after (work shift)."""
+    session.flush()
+    therapy = session.scalars(
+        select(Appointment)
+        .where(
+            Appointment.patient_id == patient.id,
+            Appointment.kind == AppointmentKind.THERAPY,
+            Appointment.starts_at > utcnow(),
+        )
+        .order_by(Appointment.starts_at.desc())
+    ).first()
+    if therapy is None:
+        return
+    session.add(
+        AppointmentChange(
+            appointment_id=therapy.id,
+            patient_id=patient.id,
+            was_starts_at=therapy.starts_at,
+            wanted_at=therapy.starts_at + timedelta(hours=18),
+            note="I got an afternoon shift that day. Mornings work.",
+        )
+    )
+
+
 # ---- scale data ---------------------------------------------------------------------
 
 
-def seed_scale(session: Session, patients: int, programs: int = 20) -> int:
-    """Deterministic synthetic programs, staff and patients for benchmarks. Commits."""
+def seed_scale(
+    session: Session,
+    patients: int,
+    programs: int = 20,
+    history: bool = False,
+    weeks: int = 52,
+) -> int:
+    """Deterministic synthetic programs, staff and patients for benchmarks. Commits.
+
+    With `history`, the patients are everyone enrolled over the last `weeks` weeks
+    (stays of 4 to 8 weeks) with their attendance, check-ins, questionnaires, alerts,
+    requests, messages and audit rows; each program also gets a director."""
     rng = random.Random(42)  # noqa: S311 - synthetic data, not security
     start = (
         session.scalar(select(User.id).where(User.email.like("scale-%"))) is not None
@@ -361,15 +632,38 @@ def seed_scale(session: Session, patients: int, programs: int = 20) -> int:
         DEMO_PASSWORD
     )
     per_program = max(1, patients // programs)
-    made = 0
+    made, audit_rows = 0, []
     for p in range(programs):
         count = per_program if p < programs - 1 else patients - made
-        made += _seed_program(session, rng, p, count, password_hash)
+        seeded = _seed_program(session, rng, p, count, password_hash, history)
+        made += len(seeded.patient_ids)
+        if history:
+            audit_rows += _seed_history(session, rng, seeded, weeks)
+        session.commit()
+    if history:
+        from portal.demo_history import insert_audit_rows
+
+        insert_audit_rows(session, audit_rows)
         session.commit()
     return made
 
 
-def _seed_program(session, rng, index, count, password_hash) -> int:
+@dataclass
+class _Seeded:
+    program: Program
+    tracks: dict
+    staff: dict
+    patient_ids: list[str]
+
+
+def _seed_history(session, rng, seeded: _Seeded, weeks: int) -> list[tuple]:
+    from portal.demo_history import Cast, make_history
+
+    cast = Cast(seeded.program, seeded.tracks, seeded.staff)
+    return make_history(session, cast, seeded.patient_ids, weeks, utcnow(), rng).audit
+
+
+def _seed_program(session, rng, index, count, password_hash, history) -> _Seeded:
     program = Program(
         id=new_id(),
         name=f"Scale Program {index:02d}",
@@ -378,7 +672,7 @@ def _seed_program(session, rng, index, count, password_hash) -> int:
     )
     session.add(program)
     staff = {}
-    for role in TEAM_OF_ROLE:
+    for role in [*TEAM_OF_ROLE, *([Role.DIRECTOR] if history else [])]:
         staff[role] = User(
             id=new_id(),
             email=f"scale-{index}-{role.value}@scale.test",
@@ -410,6 +704,17 @@ def _seed_program(session, rng, index, count, password_hash) -> int:
                 "created_at": utcnow(),
             }
         )
+        team += [
+            {
+                "id": new_id(),
+                "patient_id": uid,
+                "staff_id": staff[r].id,
+                "team_role": TEAM_OF_ROLE[r],
+            }
+            for r in TEAM_OF_ROLE
+        ]
+        if history:
+            continue  # enrollments come with the history
         enrollments.append(
             {
                 "id": new_id(),
@@ -422,15 +727,6 @@ def _seed_program(session, rng, index, count, password_hash) -> int:
                 "created_at": utcnow(),
             }
         )
-        team += [
-            {
-                "id": new_id(),
-                "patient_id": uid,
-                "staff_id": staff[r].id,
-                "team_role": TEAM_OF_ROLE[r],
-            }
-            for r in TEAM_OF_ROLE
-        ]
         starts = datetime.combine(
             today + timedelta(days=rng.randint(-3, 10)), time(15, 0), ZoneInfo("UTC")
         )
@@ -448,10 +744,10 @@ def _seed_program(session, rng, index, count, password_hash) -> int:
         )
     for model, rows in (
         (User, users),
-        (Enrollment, enrollments),
         (CareTeamAssignment, team),
+        (Enrollment, enrollments),
         (Appointment, appointments),
     ):
         for chunk in range(0, len(rows), 5000):
             session.execute(insert(model), rows[chunk : chunk + 5000])
-    return count
+    return _Seeded(program, tracks, staff, [u["id"] for u in users])

@@ -1,6 +1,4 @@
-"""The headers every answer carries: set by the after-request hook (portal/__init__.py)
-and by the answer given before Flask to an unchanged conversation
-(portal/blueprints/messages/poll.py), from these constants only."""
+"""The headers every answer carries (set by the hook in portal/__init__.py)."""
 
 from __future__ import annotations
 

@@ -3,20 +3,11 @@
 from portal.audit import AuditChainHead, AuditEvent
 from portal.blueprints.auth.models import (
     EnrollmentCode,
-    Role,
     SignInThrottle,
     User,
     WebSession,
 )
-from portal.blueprints.checkins.models import (
-    CheckIn,
-    OutboundPage,
-    RiskFlag,
-    RiskFlagEvent,
-    RiskSettings,
-    SafetyPlan,
-    ScreenerResponse,
-)
+from portal.blueprints.checkins.models import CheckIn, ScreenerResponse
 from portal.blueprints.messages.models import (
     CrisisPhraseList,
     Message,
@@ -40,19 +31,7 @@ from portal.blueprints.notifications.models import (
     PushSubscription,
     ReminderRun,
 )
-from portal.blueprints.record.models import (
-    Disclosure,
-    FhirClient,
-    FhirToken,
-    RecordConsent,
-)
-from portal.blueprints.schedule.models import (
-    Appointment,
-    Attendance,
-    CalendarFeed,
-    GroupSession,
-)
-from portal.blueprints.staff.models import (
+from portal.blueprints.programs.models import (
     AccessGrant,
     CareTeamAssignment,
     Enrollment,
@@ -60,7 +39,36 @@ from portal.blueprints.staff.models import (
     StaffMembership,
     Track,
 )
+from portal.blueprints.record.models import (
+    Disclosure,
+    FhirClient,
+    FhirToken,
+    RecordConsent,
+)
+from portal.blueprints.reviews.models import (
+    Authorization,
+    Coverage,
+    CoverageChange,
+    NecessityStatement,
+    ReviewFile,
+    ReviewPacket,
+)
+from portal.blueprints.safety.models import (
+    OutboundPage,
+    RiskFlag,
+    RiskFlagEvent,
+    RiskSettings,
+    SafetyPlan,
+)
+from portal.blueprints.schedule.models import (
+    Appointment,
+    Attendance,
+    CalendarFeed,
+    GroupSession,
+)
+from portal.blueprints.staff.models import Huddle, HuddleAction, HuddleNote
 from portal.db import Base
+from portal.security import Role
 
 __all__ = [
     "AccessGrant",
@@ -68,11 +76,14 @@ __all__ = [
     "Attendance",
     "AuditChainHead",
     "AuditEvent",
+    "Authorization",
     "Base",
     "CalendarFeed",
     "CareTeamAssignment",
     "CaseManagerAway",
     "CheckIn",
+    "Coverage",
+    "CoverageChange",
     "CrisisPhraseList",
     "Disclosure",
     "Enrollment",
@@ -80,9 +91,13 @@ __all__ = [
     "FhirClient",
     "FhirToken",
     "GroupSession",
+    "Huddle",
+    "HuddleAction",
+    "HuddleNote",
     "Message",
     "MessageConsent",
     "MessageThread",
+    "NecessityStatement",
     "Need",
     "NeedEvent",
     "NeedSlaRule",
@@ -96,6 +111,8 @@ __all__ = [
     "PushSubscription",
     "RecordConsent",
     "ReminderRun",
+    "ReviewFile",
+    "ReviewPacket",
     "RiskFlag",
     "RiskFlagEvent",
     "RiskSettings",

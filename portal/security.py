@@ -1,111 +1,139 @@
-"""Roles, permissions as data, @requires/@public, and object-level policy."""
+"""Roles and permissions as data, and the @requires / @public / @system_api marks
+every route carries. Object-level policy (who sees which patient) needs the programs'
+models, so it lives in `portal/blueprints/programs/access.py`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from flask import abort, g
-from sqlalchemy import exists, or_, select
+from flask import has_request_context
+from flask_login import current_user
 
-from portal import db
-from portal.audit import Outcome, audit
-from portal.blueprints.auth.models import Role, User
-from portal.blueprints.staff.models import (
-    AccessGrant,
-    CareTeamAssignment,
-    Enrollment,
-    EnrollmentStatus,
-    StaffMembership,
-)
-from portal.db import utcnow
+
+class Role(StrEnum):
+    PATIENT = "patient"
+    PEER = "peer"
+    CASE_MANAGER = "case_manager"
+    THERAPIST = "therapist"
+    PRESCRIBER = "prescriber"
+    NURSE = "nurse"
+    DIRECTOR = "director"
+    ADMIN = "admin"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+    @property
+    def is_staff(self) -> bool:
+        return self is not Role.PATIENT
+
+
+ROLE_LABELS = {
+    Role.PATIENT: "Patient",
+    Role.PEER: "Peer specialist",
+    Role.CASE_MANAGER: "Case manager",
+    Role.THERAPIST: "Therapist",
+    Role.PRESCRIBER: "Psychiatrist or NP",
+    Role.NURSE: "Nurse",
+    Role.DIRECTOR: "Program director",
+    Role.ADMIN: "Admin staff",
+}
 
 
 class Permission(StrEnum):
     SIGNED_IN = "account:self"
+    NOTIFICATIONS = "notifications:self"
     PATIENT_SELF = "patient:self"
+    MESSAGES_PATIENT = "patient:messages"
+    NEEDS_ASK = "patient:needs"
     STAFF_PATIENTS = "staff:patients:read"
     STAFF_SCHEDULE = "staff:schedule:read"
     STAFF_ATTENDANCE = "staff:attendance:write"
     STAFF_ACCESS_REASON = "staff:access:reason"
-    ADMIN_ENROLL = "admin:enroll"
-    AUDIT_READ = "audit:read"
-    NOTIFICATIONS = "notifications:self"
-    CHECKINS_READ = "staff:checkins:read"
-    RISK_HANDLE = "staff:risk:handle"
-    # messages (issue 6)
-    MESSAGES_PATIENT = "patient:messages"
     MESSAGES_STAFF = "staff:messages"
     MESSAGES_PEER = "staff:messages:peer"
     MESSAGES_CLINICAL = "staff:messages:clinical"
-    # needs: requests for help (transport, housing, other)
-    NEEDS_ASK = "patient:needs"
+    CHECKINS_READ = "staff:checkins:read"
+    RISK_HANDLE = "staff:risk:handle"
     NEEDS_TRIAGE = "staff:needs:triage"
     NEEDS_REPORT = "staff:needs:report"
+    BOARD_READ = "staff:board:read"
+    # The morning huddle: the whole care team reads it (each role its part); the
+    # clinicians write its notes and actions and mark it held; an action's owner
+    # marks it done.
+    HUDDLE_READ = "staff:huddle:read"
+    HUDDLE_WRITE = "staff:huddle:write"
+    AUDIT_READ = "audit:read"
+    ADMIN_ENROLL = "admin:enroll"
+    # The patient's clinicians (and the director) discharge them with an aftercare
+    # plan; which patient is checked per object.
+    PATIENT_DISCHARGE = "staff:patients:discharge"
+    # Utilization review: coverage and authorizations are numbers and dates (admin
+    # staff keep them); the worklist and packets are clinical (clinicians only);
+    # the statement of medical necessity is signed by the patient's prescriber or
+    # therapist (checked per patient); the billing export is the program's.
+    REVIEWS_COVERAGE = "staff:reviews:coverage"
+    REVIEWS_READ = "staff:reviews:read"
+    REVIEWS_SIGN = "staff:reviews:sign"
+    REVIEWS_BILLING = "staff:reviews:billing"
 
 
-CLINICAL = {
-    Role.PEER,
-    Role.CASE_MANAGER,
-    Role.THERAPIST,
-    Role.PRESCRIBER,
-    Role.NURSE,
-    Role.DIRECTOR,
-}
-CLINICAL_PERMISSIONS = {
-    Permission.SIGNED_IN,
-    Permission.NOTIFICATIONS,
+# Clinicians see check-ins, scores, safety plans and risk alerts of their patients.
+CLINICIANS = {Role.THERAPIST, Role.PRESCRIBER, Role.NURSE, Role.DIRECTOR}
+# The care team: clinicians, and peers and case managers, who see that a patient needs
+# attention but not the clinical content.
+CLINICAL = {Role.PEER, Role.CASE_MANAGER} | CLINICIANS
+
+_EVERYONE = frozenset({Permission.SIGNED_IN, Permission.NOTIFICATIONS})
+_CARE_TEAM = _EVERYONE | {
     Permission.STAFF_PATIENTS,
     Permission.STAFF_SCHEDULE,
     Permission.STAFF_ATTENDANCE,
     Permission.STAFF_ACCESS_REASON,
+    Permission.MESSAGES_STAFF,
+    Permission.HUDDLE_READ,
+}
+_CLINICIAN = _CARE_TEAM | {
+    Permission.HUDDLE_WRITE,
+    Permission.CHECKINS_READ,
+    Permission.RISK_HANDLE,
+    Permission.MESSAGES_CLINICAL,
+    Permission.REVIEWS_READ,
+    Permission.PATIENT_DISCHARGE,
 }
 
+# Which thread, patient or request a permitted person may open is decided per object
+# (programs/access.py, messages/access.py); this table only says what a role may use.
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.PATIENT: frozenset(
-        {Permission.SIGNED_IN, Permission.PATIENT_SELF, Permission.NOTIFICATIONS}
-    ),
-    **{role: frozenset(CLINICAL_PERMISSIONS) for role in CLINICAL},
-    Role.ADMIN: frozenset(
-        {Permission.SIGNED_IN, Permission.ADMIN_ENROLL, Permission.NOTIFICATIONS}
-    ),
+    Role.PATIENT: _EVERYONE
+    | {Permission.PATIENT_SELF, Permission.MESSAGES_PATIENT, Permission.NEEDS_ASK},
+    Role.PEER: _CARE_TEAM | {Permission.MESSAGES_PEER},
+    Role.CASE_MANAGER: _CARE_TEAM | {Permission.NEEDS_TRIAGE},
+    Role.THERAPIST: _CLINICIAN | {Permission.REVIEWS_SIGN},
+    Role.PRESCRIBER: _CLINICIAN | {Permission.REVIEWS_SIGN},
+    Role.NURSE: _CLINICIAN,
+    Role.DIRECTOR: _CLINICIAN
+    | {
+        Permission.NEEDS_TRIAGE,
+        Permission.NEEDS_REPORT,
+        Permission.BOARD_READ,
+        Permission.AUDIT_READ,
+        Permission.REVIEWS_COVERAGE,
+        Permission.REVIEWS_BILLING,
+    },
+    Role.ADMIN: _EVERYONE
+    | {
+        Permission.ADMIN_ENROLL,
+        Permission.REVIEWS_COVERAGE,
+        Permission.REVIEWS_BILLING,
+    },
 }
-# Check-ins, scores, safety plans and risk alerts are for the clinicians of the team.
-for _clinician in (Role.THERAPIST, Role.PRESCRIBER, Role.NURSE, Role.DIRECTOR):
-    ROLE_PERMISSIONS[_clinician] = ROLE_PERMISSIONS[_clinician] | {
-        Permission.CHECKINS_READ,
-        Permission.RISK_HANDLE,
-    }
-ROLE_PERMISSIONS[Role.DIRECTOR] = ROLE_PERMISSIONS[Role.DIRECTOR] | {
-    Permission.AUDIT_READ
-}
-# ---- messages (issue 6): patients and the clinical staff read the threads they may
-# (object rules in portal/blueprints/messages/access.py); peers set themselves away
-# and log contacts; clinicians close flags and edit the crisis phrase list.
-ROLE_PERMISSIONS[Role.PATIENT] |= {Permission.MESSAGES_PATIENT}
-for _role in CLINICAL:
-    ROLE_PERMISSIONS[_role] |= {Permission.MESSAGES_STAFF}
-ROLE_PERMISSIONS[Role.PEER] |= {Permission.MESSAGES_PEER}
-for _clinician in (Role.THERAPIST, Role.PRESCRIBER, Role.NURSE, Role.DIRECTOR):
-    ROLE_PERMISSIONS[_clinician] |= {Permission.MESSAGES_CLINICAL}
-# ---- /messages
-# needs: patients ask; case managers and the director triage; the director reports.
-ROLE_PERMISSIONS[Role.PATIENT] = ROLE_PERMISSIONS[Role.PATIENT] | {Permission.NEEDS_ASK}
-for _triager in (Role.CASE_MANAGER, Role.DIRECTOR):
-    ROLE_PERMISSIONS[_triager] = ROLE_PERMISSIONS[_triager] | {Permission.NEEDS_TRIAGE}
-ROLE_PERMISSIONS[Role.DIRECTOR] = ROLE_PERMISSIONS[Role.DIRECTOR] | {
-    Permission.NEEDS_REPORT
-}
-# /needs
 
 
-def grant_permissions(role: Role, *permissions: str) -> None:
-    """Let a feature add its own permissions to a role at import time."""
-    ROLE_PERMISSIONS[role] = ROLE_PERMISSIONS[role] | frozenset(permissions)
-
-
-def has_permission(user: User | None, permission: str) -> bool:
+def has_permission(user: Any, permission: str) -> bool:
     return user is not None and permission in ROLE_PERMISSIONS.get(user.role, ())
 
 
@@ -144,89 +172,24 @@ def system_api(scope_resource: str) -> Callable:
     return decorate
 
 
+def signed_in_by(load_user: Callable) -> Callable:
+    """Declare that a view's user comes from the request itself (a signed token in the
+    form), not from the session cookie; the view still declares its permissions."""
+
+    def decorate(view: Callable) -> Callable:
+        view.user_loader = load_user
+        return view
+
+    return decorate
+
+
 # ---- /record: system API -------------------------------------------------------------
 
 
-def current_actor() -> User:
-    return g.actor
-
-
-# ---- object-level policy -------------------------------------------------------------
-
-
-def staff_program_ids(staff: User) -> select:
-    return select(StaffMembership.program_id).where(StaffMembership.user_id == staff.id)
-
-
-def patient_circle_clause(staff: User):
-    """SQL condition: the patient (Enrollment.patient_id) is in this staff's circle.
-
-    Care-team members see their assigned patients; the director sees the program's
-    patients (oversight is their job); anyone else needs a recorded, unexpired reason.
-    """
-    on_team = exists().where(
-        CareTeamAssignment.patient_id == Enrollment.patient_id,
-        CareTeamAssignment.staff_id == staff.id,
-    )
-    granted = exists().where(
-        AccessGrant.patient_id == Enrollment.patient_id,
-        AccessGrant.staff_id == staff.id,
-        AccessGrant.expires_at > utcnow(),
-    )
-    conditions = [on_team, granted]
-    if staff.role is Role.DIRECTOR:
-        conditions.append(Enrollment.program_id.in_(staff_program_ids(staff)))
-    return (Enrollment.program_id.in_(staff_program_ids(staff))) & or_(*conditions)
-
-
-def can_see_patient(actor: User, patient_id: str) -> bool:
-    if actor.role is Role.PATIENT:
-        return actor.id == patient_id
-    if actor.role not in CLINICAL:
-        return False
-    query = (
-        select(Enrollment.id)
-        .where(Enrollment.patient_id == patient_id, patient_circle_clause(actor))
-        .limit(1)
-    )
-    return db.session.scalar(query) is not None
-
-
-def load_patient_or_404(patient_id: str | None, data_kind: str) -> User:
-    """Load a patient the actor may see, or audit the denial and answer 404."""
-    actor = current_actor()
-    patient = db.session.get(User, patient_id) if _looks_like_id(patient_id) else None
-    if (
-        patient is None
-        or patient.role is not Role.PATIENT
-        or not can_see_patient(actor, patient.id)
-    ):
-        audit(
-            "read",
-            data_kind,
-            patient_id=patient.id if patient else None,
-            object_id=None,
-            outcome=Outcome.DENIED,
-        )
-        abort(404)
-    return patient
-
-
-def active_enrollment(patient_id: str) -> Enrollment | None:
-    return db.session.scalar(
-        select(Enrollment)
-        .where(
-            Enrollment.patient_id == patient_id,
-            Enrollment.status != EnrollmentStatus.DISCHARGED,
-        )
-        .order_by(Enrollment.admitted_on.desc())
-        .limit(1)
-    )
-
-
-def _looks_like_id(value: str | None) -> bool:
-    return bool(value) and len(value) == 36 and value.count("-") == 4
-
-
-def is_expired(when: datetime | None) -> bool:
-    return when is not None and when <= utcnow()
+def current_actor() -> Any:
+    """The signed-in user (Flask-Login's `current_user`) as the model itself, for the
+    services that take an actor; None outside a request or when nobody is signed in."""
+    if not has_request_context():
+        return None
+    user = current_user._get_current_object()
+    return user if user.is_authenticated else None

@@ -1,21 +1,21 @@
-"""Background work outside the request path: audit sealing, session pruning, and the
-tasks later features register (outbox delivery, reminders, escalations)."""
+"""Background work outside the request path: audit sealing, and the tasks features
+register with ``@task`` (outbox delivery, reminders, escalations); the
+app factory imports those modules, so the worker imports no feature."""
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import delete
 
 from portal import db
 from portal.audit import seal_chain
-from portal.blueprints.auth.models import SignInThrottle, WebSession
-from portal.db import utcnow
+from portal.logs import bind_request_id, unbind_request_id
+from portal.migrate import Schema, newest_revision, schema_state
 
 log = logging.getLogger("portal.worker")
 
@@ -37,44 +37,45 @@ def seal_audit(_app: Flask) -> int:
     return seal_chain(db.session)
 
 
-@task("prune_sessions")
-def prune_sessions(app: Flask) -> int:
-    now = utcnow()
-    longest_idle = max(
-        app.config["IDLE_TIMEOUT_STAFF"],
-        app.config["IDLE_TIMEOUT_PATIENT"],
-        2 * 60 * 60,
-    )
-    result = db.session.execute(
-        delete(WebSession).where(
-            WebSession.last_seen_at < now - timedelta(seconds=longest_idle)
-        )
-    )
-    db.session.execute(
-        delete(SignInThrottle).where(
-            SignInThrottle.window_started_at < now - timedelta(days=1)
-        )
-    )
-    db.session.commit()
-    return result.rowcount or 0
-
-
-def load_feature_tasks() -> None:
-    """Import the modules whose @task functions the worker runs."""
-    import portal.blueprints.checkins.tasks  # noqa: F401
-
-
 def run_round(app: Flask) -> dict[str, int]:
+    """One round of every task; its log lines carry the round's id as request_id.
+    Nothing runs while the database does not answer or is older than this code
+    (a worker started before `portal migrate`): it says so once and waits."""
+    round_id = bind_request_id(f"worker-{secrets.token_hex(6)}")
     done = {}
-    for name, func in TASKS:
-        try:
-            done[name] = func(app)
-        except Exception:
-            db.session.rollback()
-            log.exception("worker task %s failed; will retry next round", name)
-            done[name] = -1
-    db.session.remove()
+    try:
+        if _schema_usable(app):
+            for name, func in TASKS:
+                try:
+                    done[name] = func(app)
+                except Exception:
+                    db.session.rollback()
+                    log.exception("worker task %s failed; will retry next round", name)
+                    done[name] = -1
+    finally:
+        db.session.remove()
+        unbind_request_id(round_id)
     return done
+
+
+def _schema_usable(app: Flask) -> bool:
+    state, at = schema_state(db.session)
+    if state is not app.extensions.get("worker_schema_state"):
+        app.extensions["worker_schema_state"] = state
+        if state is Schema.UNREACHABLE:
+            log.warning(
+                "worker waiting: the database does not answer (PORTAL_DATABASE_URL)"
+            )
+        elif state is Schema.OLDER:
+            log.warning(
+                "worker waiting: the database is at migration %s, this code needs "
+                "%s: run `portal migrate`",
+                at or "none",
+                newest_revision(),
+            )
+        else:
+            log.info("worker running: the database is at migration %s", at)
+    return state in {Schema.CURRENT, Schema.NEWER}
 
 
 def run_worker(
@@ -84,7 +85,6 @@ def run_worker(
     stop: threading.Event | None = None,
 ) -> None:
     stop = stop or threading.Event()
-    load_feature_tasks()
     with app.app_context():
         while not stop.is_set():
             run_round(app)

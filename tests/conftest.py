@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import create_engine, event, text
 
 from portal import create_app, db
-from portal.blueprints.auth.models import Role, User
-from portal.blueprints.staff.models import LevelOfCare, TeamRole
+from portal.blueprints.auth.models import User
+from portal.blueprints.programs.models import LevelOfCare, TeamRole
 from portal.migrate import upgrade
+from portal.security import Role
 from tests import factories as f
 
 
@@ -118,7 +119,7 @@ def transaction(engine, app):
     db.session.remove()
     outer.rollback()
     connection.close()
-    db.session.configure(bind=engine, join_transaction_mode="conservative_savepoint")
+    db.session.configure(bind=engine, join_transaction_mode="conditional_savepoint")
 
 
 @pytest.fixture
@@ -164,7 +165,7 @@ def post_form(client, url: str, data: dict, page: str | None = None, **kwargs):
 
 def sign_in(client, user: User, password: str = f.PASSWORD):
     response = post_form(
-        client, "/sign-in", {"email": user.email, "password": password}
+        client, "/sign-in", {"email": user.sign_in_name, "password": password}
     )
     if user.role.is_staff and response.status_code == 302:
         code = pyotp.TOTP(user.totp_secret).now()

@@ -12,6 +12,8 @@ It checks what a real push service checks and reads each message as the browser 
 Subscriptions are made here: their private keys come from a seed and the subscription
 id, so a copy of the service in another process can decrypt them too. Per subscription
 the test can script answers ("gone", 503, "hang", ...) that come before the normal 201.
+deploy/rehearse.py runs it over TLS on an address the app hosts' network namespaces
+reach, and reads which (subscription, Topic) pairs arrived and from which host.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class Message:
     claims: dict | None = None
     problem: str | None = None
     at: float = field(default_factory=time.time)
+    source: str | None = None  # the sending worker's address
 
 
 class FakePushService:
@@ -101,6 +104,7 @@ class FakePushService:
         self.messages: list[Message] = []
         self.hanging = 0
         self.port: int | None = None
+        self.host, self.scheme = "127.0.0.1", "http"
         self._keys: dict[str, tuple] = {}
         self._verified: dict[str, dict] = {}
         self._count = 0
@@ -113,7 +117,7 @@ class FakePushService:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def subscribe(self, sub_id: str | None = None, script=()) -> dict:
         """A new subscription; `script` lists answers to give before the normal 201:
@@ -155,6 +159,14 @@ class FakePushService:
                 "pairs": len(
                     {(m.sub_id, (m.payload or {}).get("tag")) for m in accepted}
                 ),
+                "topic_pairs": sorted({(m.sub_id, m.topic) for m in accepted}),
+                "untagged": sum(
+                    1
+                    for m in accepted
+                    if m.payload
+                    and m.topic != str(m.payload.get("tag", "")).replace("-", "")[:32]
+                ),
+                "sources": dict(Counter(m.source for m in accepted)),
             }
 
     # ---- running -----------------------------------------------------------------
@@ -181,8 +193,12 @@ class FakePushService:
     def _run(self) -> None:
         asyncio.run(self.serve())
 
-    async def serve(self, port: int = 0, ready=None) -> None:
+    async def serve(
+        self, port: int = 0, ready=None, host: str = "127.0.0.1", ssl_context=None
+    ) -> None:
         from aiohttp import web
+
+        self.host, self.scheme = host, "https" if ssl_context else "http"
 
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
@@ -193,7 +209,7 @@ class FakePushService:
             app, access_log=None, handle_signals=False, shutdown_timeout=0.5
         )
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port, backlog=2048)
+        site = web.TCPSite(runner, host, port, backlog=2048, ssl_context=ssl_context)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
         self._ready.set()
@@ -232,9 +248,10 @@ class FakePushService:
         message = self._check(request, body, sub_id)
         if message.status == 201 and self.delay:
             await asyncio.sleep(self.delay)
-        return self._answer(web, message)
+        return self._answer(web, message, request)
 
-    def _answer(self, web, message: Message):
+    def _answer(self, web, message: Message, request=None):
+        message.source = request.remote if request is not None else None
         with self._lock:
             self.messages.append(message)
         return web.Response(status=message.status)
@@ -304,7 +321,16 @@ class FakePushService:
         )
 
 
-def run_in_process(port_queue, **kwargs) -> None:
-    """Entry point for a copy of the service in its own process (the benchmark)."""
+def run_in_process(port_queue, host="127.0.0.1", port=0, tls=None, **kwargs) -> None:
+    """Entry point for a copy of the service in its own process (the benchmark, the
+    rehearsal); `tls` is (certificate file, key file) to serve HTTPS."""
+    context = None
+    if tls:
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*tls)
     service = FakePushService(**kwargs)
-    asyncio.run(service.serve(ready=port_queue.put))
+    asyncio.run(
+        service.serve(port=port, ready=port_queue.put, host=host, ssl_context=context)
+    )

@@ -1,12 +1,18 @@
 /* Offline queue for the check-in and the questionnaires, loaded by sw.js.
-   A form POST that cannot reach the server is kept in IndexedDB with the idempotency key
-   made on the phone, and answered with a precached "saved on your phone" page (with crisis
-   help when an answer was a risk answer). The queue is sent when the signal returns: on the
-   next page the phone loads, and by Background Sync where the browser has it. The server
-   stores each key once, so a resend is harmless; an item is deleted once the server has it,
-   so nothing readable about the patient stays on the phone. An item is sent only under the
-   account that gave it (the form's opaque queue_owner mark): on a shared phone, someone
-   else signing in never sends it as theirs. */
+   A form POST that cannot reach the server, or that the server answers with an error of
+   its own (5xx: a database down, an overload), is kept in IndexedDB under the sending's
+   key and answered with a precached "saved on your phone" page (with crisis help when an
+   answer was a risk answer). The queue is sent when the signal returns: on the next page
+   the phone loads, and by Background Sync where the browser has it.
+
+   A kept sending goes to /queued/<path> with no cookie at all: the signed token in the
+   form ("sender") names the patient and the key, so it is stored as theirs even if their
+   session has ended or someone else has signed in on this phone since, and never as
+   anyone else. The server stores each key once, so a resend is harmless. An item leaves
+   the phone once the server has answered it: stored (2xx), or refused for good (4xx:
+   the token is too old or not genuine, the answers cannot be stored; a risk answer
+   among them has reached the team already). A refused item never blocks the ones behind
+   it; only no signal, a 5xx or 429 keeps the queue waiting, in order. */
 "use strict";
 const QUEUE_DB = "portal-queue";
 const QUEUE_STORE = "pending";
@@ -64,52 +70,30 @@ function flushQueue() {
   return flushing;
 }
 
-// What became of one item: sent (delete it), wait (no signal or nobody signed in: try
-// again later, in order), or not yours (someone else is signed in on this phone: keep it
-// for its owner, and go on with the rest).
-const SENT = "sent", WAIT = "wait", NOT_YOURS = "not yours";
+// What became of one item: done (the server has it, or refused it for good: delete
+// it) or wait (no signal, or the server is failing: try again later, in order).
+const DONE = "done", WAIT = "wait";
 
 async function sendAll() {
   const items = await queueOp("readonly", (store) => store.getAll());
   for (const item of items || []) {
     const outcome = await sendOne(item).catch(() => WAIT);
     if (outcome === WAIT) { return; }
-    if (outcome === SENT) {
-      await queueOp("readwrite", (store) => store.delete(item.key));
-    }
+    await queueOp("readwrite", (store) => store.delete(item.key));
   }
 }
 
-function fieldValue(html, name) {
-  const found = html.match(new RegExp(`name="${name}"[^>]*value="([^"]+)"`));
-  return found ? found[1] : null;
-}
-
 async function sendOne(item) {
-  // Signed in? Ask with HEAD first: it changes nothing on the server, where a GET while
-  // signed out would start a session and set the page to open after the next sign-in,
-  // racing the sign-in form the person may be filling in.
-  const probe = await fetch(item.path,
-    { method: "HEAD", credentials: "same-origin", redirect: "manual" });
-  if (probe.type === "opaqueredirect" || !probe.ok) { return WAIT; }
-  // A fresh CSRF token from the form page: the one saved with the answers may belong to
-  // a session that has since ended.
-  const page = await fetch(item.path, { credentials: "same-origin", redirect: "manual" });
-  if (page.type === "opaqueredirect" || !page.ok) { return WAIT; }
-  const html = await page.text();
-  const token = fieldValue(html, "csrf_token");
-  if (!token) { return WAIT; }
-  const form = new URLSearchParams(item.body);
-  const owner = form.get("queue_owner");
-  if (owner && owner !== fieldValue(html, "queue_owner")) { return NOT_YOURS; }
-  form.set("csrf_token", token);
-  const response = await fetch(item.path, {
-    method: "POST", body: form, credentials: "same-origin", redirect: "manual",
-    headers: { "X-Queued-Submission": "1" },
+  const response = await fetch("/queued" + item.path, {
+    method: "POST",
+    body: new URLSearchParams(item.body),
+    credentials: "omit",
+    redirect: "manual",
   });
-  // 200: stored (or already stored: same key). 422: the answers were not valid (a risk
-  // answer among them still reached the team); keeping them would block the queue.
-  return response.status === 200 || response.status === 422 ? SENT : WAIT;
+  if (response.status >= 500 || response.status === 429 || response.status === 0) {
+    return WAIT;
+  }
+  return DONE;
 }
 
 self.addEventListener("install", (event) => {
@@ -123,7 +107,12 @@ self.addEventListener("fetch", (event) => {
   if (url.origin !== self.location.origin) { return; }
   if (request.method === "POST" && QUEUE_PATHS.includes(url.pathname)) {
     const copy = request.clone();
-    event.respondWith(fetch(request).catch(() => keepForLater(copy)));
+    event.respondWith(
+      fetch(request)
+        .then((response) => (response.status >= 500 || response.status === 429
+          ? keepForLater(copy) : response))
+        .catch(() => keepForLater(copy))
+    );
     return;
   }
   // Any page the patient opens is a sign of signal: a real navigation, or an hx-boost

@@ -1,7 +1,7 @@
 /* Service worker: precaches the public shell (crisis help, offline page, CSS, JS, icons)
    and never stores authenticated pages. Bump VERSION when the shell changes. */
 "use strict";
-const VERSION = "shell-v2";
+const VERSION = "shell-v3";
 const SHELL = [
   "/crisis",
   "/offline",
@@ -47,17 +47,19 @@ self.addEventListener("fetch", (event) => {
     return;
   }
   if (request.mode === "navigate") {
-    // Pages: always the network (nothing authenticated is ever stored here);
-    // with no signal, the precached crisis page or offline page.
+    // Pages: always the network (nothing authenticated is ever stored here). With no
+    // signal, or when the server answers with an error of its own (5xx), the
+    // precached crisis page or offline page, both with crisis help.
+    const fallback = () => caches.match(url.pathname === "/crisis" ? "/crisis" : "/offline");
     event.respondWith(
-      fetch(request).catch(() =>
-        caches.match(url.pathname === "/crisis" ? "/crisis" : "/offline")
-      )
+      fetch(request)
+        .then((response) => (response.status >= 500 ? fallback().then((hit) => hit || response) : response))
+        .catch(fallback)
     );
   }
 });
 
-// ---- notifications (issue 3): show a push, open the app on click ----
+// ---- notifications: show a push, open the app on click ----
 // A push carries only the app's name, a generic sentence and an opaque link
 // ("/n/<id>"); the server decides after sign-in which page that is.
 function samePath(value, fallback) {

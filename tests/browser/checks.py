@@ -1,6 +1,7 @@
 """What every page a browser test reaches must pass: axe with zero violations, no
 horizontal scrolling at 320 CSS px (200 % zoom on a 640 px screen), tap targets of at
-least 44 x 44 CSS px, and no Content-Security-Policy violations."""
+least 44 x 44 CSS px, no Content-Security-Policy violations, and the Nu HTML Checker
+with no errors on the HTML the server sent."""
 
 from __future__ import annotations
 
@@ -95,19 +96,49 @@ def _narrow_problems(page) -> list[str]:
 class PageChecker:
     """Audits pages as a test reaches them and remembers which ones it saw."""
 
-    def __init__(self) -> None:
+    def __init__(self, html_checker=None) -> None:
         self.checked: list[str] = []
         self.csp_errors: dict[object, list[str]] = {}
+        self.documents: dict[object, object] = {}
+        self.html_checker = html_checker
 
     def watch(self, page) -> None:
-        """Record Content-Security-Policy violations the page reports on its console."""
+        """Record Content-Security-Policy violations the page reports on its console,
+        and the last document the server sent it (for the HTML checker)."""
         errors = self.csp_errors.setdefault(page, [])
 
         def note(message) -> None:
             if "Content Security Policy" in message.text:
                 errors.append(message.text)
 
+        def keep_document(response) -> None:
+            if (
+                response.request.resource_type == "document"
+                and response.frame == page.main_frame
+            ):
+                self.documents[page] = response
+
         page.on("console", note)
+        page.on("response", keep_document)
+
+    def _served_html(self, page) -> str:
+        """The HTML as the server (or the service worker's cache) sent it; the page's
+        DOM only when the body can no longer be read."""
+        response = self.documents.get(page)
+        if response is not None and response.url == page.url:
+            try:
+                return response.text()
+            except Exception:  # noqa: S110 - a body the browser let go of: the DOM then
+                pass
+        return page.content()
+
+    def _html_problems(self, page) -> list[str]:
+        if self.html_checker is None:
+            return []
+        return [
+            f"HTML: {error}"
+            for error in self.html_checker.errors(self._served_html(page))
+        ]
 
     def __call__(self, page, name: str) -> None:
         page.wait_for_load_state("load")
@@ -116,6 +147,7 @@ class PageChecker:
         if report:
             problems.append(report)
         problems += _narrow_problems(page)
+        problems += self._html_problems(page)
         problems += [f"CSP: {text}" for text in self.csp_errors.get(page, [])]
         self.checked.append(name)
         if problems:

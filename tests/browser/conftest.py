@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.checks import PageChecker
+from tests.browser.html_validity import HtmlChecker
 
 DEMO_PASSWORD = "demo-portal-2026"
 PHONE = {
@@ -130,10 +131,22 @@ def base_url(server) -> str:
     return server["url"]
 
 
+@pytest.fixture(scope="session")
+def html_checker(tmp_path_factory, chromium_path):
+    """The Nu HTML Checker, started once for the session (see html_validity.py)."""
+    try:
+        checker = HtmlChecker(tmp_path_factory.mktemp("vnu") / "vnu.log")
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    yield checker
+    checker.stop()
+
+
 @pytest.fixture
-def check():
-    """check(page, name): axe, reflow at 320 px, tap targets and CSP for one page."""
-    return PageChecker()
+def check(html_checker):
+    """check(page, name): axe, reflow at 320 px, tap targets, CSP and valid HTML for
+    one page."""
+    return PageChecker(html_checker)
 
 
 @pytest.fixture
@@ -143,8 +156,9 @@ def new_phone(browser, base_url, check):
     contexts = []
 
     def open_context(**options):
-        """`options` add to or override the phone's (e.g. java_script_enabled)."""
-        context = browser.new_context(base_url=base_url, **(PHONE | options))
+        """`options` add to or override the phone's (e.g. java_script_enabled, or
+        base_url at http://localhost for passkeys)."""
+        context = browser.new_context(**({"base_url": base_url} | PHONE | options))
         context.set_default_timeout(15_000)
         context.on("page", check.watch)
         contexts.append(context)

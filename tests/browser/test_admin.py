@@ -25,7 +25,8 @@ def _enroll(page, check, name: str, email: str) -> str:
     expect(page.locator(".error").first).to_be_visible()
     check(page, "enroll form with errors")
 
-    page.get_by_label("Name").fill(name)
+    page.get_by_label("Legal name").fill(name)
+    page.get_by_label("Date of birth").fill("1990-04-02")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Track").select_option(label="IOP Mornings (IOP)")
     page.get_by_label("Admission date").fill(f"{datetime.now(DEMO_TZ):%Y-%m-%d}")
@@ -99,6 +100,13 @@ def test_admin_enrolls_a_patient_who_sets_a_password_and_signs_in(new_phone, che
     check(own, "sign-in after setting a password")
 
     fill_sign_in(own, email, NEW_PASSWORD)
+    # The first sign-in opens the welcome, once.
+    expect(own).to_have_url(re.compile(r"/welcome$"))
+    expect(
+        own.get_by_role("heading", level=2, name="1. Put it on your home screen")
+    ).to_be_visible()
+    check(own, "first sign-in welcome")
+    own.get_by_role("link", name="Go to my day").click()
     expect(own).to_have_url(re.compile(r"/$"))
     expect(own.get_by_role("heading", level=1)).to_contain_text("Today")
     expect(own.get_by_role("link", name="Crisis help")).to_be_visible()

@@ -86,7 +86,7 @@ def test_service_worker_serves_crisis_help_and_offline_page_without_signal(
         for path in ("/", "/week"):
             page.goto(path)
             expect(page.get_by_role("heading", level=1)).to_have_text(
-                "No signal right now"
+                "We cannot reach the program right now"
             )
         check(page, "offline")
 

@@ -109,7 +109,7 @@ def test_browsing_as_a_patient_leaves_nothing_in_browser_storage(phone):
     expect(page.get_by_role("heading", level=1)).to_contain_text("Today")
 
     # htmx boosted the links above (so its history cache had its chance to write).
-    assert page.evaluate("document.body.hasAttribute('hx-boost')")
+    assert page.evaluate("document.body.hasAttribute('data-hx-boost')")
     stored = page.evaluate(
         """() => ({
             local: Object.keys(localStorage),

@@ -1,6 +1,12 @@
 """Security headers on every response; authenticated pages are never stored."""
 
-from portal.blueprints.auth.models import Role
+import json
+
+from portal import db
+from portal.blueprints.programs.on_call import on_call_numbers
+from portal.security import Role
+from tests import factories as f
+from tests.conftest import csrf_from
 
 
 def test_security_headers_on_public_pages(client, world):
@@ -37,7 +43,10 @@ def test_hashed_static_files_are_cached_long(client, world):
     assert "immutable" in response.headers["Cache-Control"]
 
 
-def test_crisis_page_works_signed_out_and_names_988_and_911(client, world):
+def test_crisis_page_works_signed_out_and_names_988_and_911(app, client, world):
+    # the programs' numbers are kept in memory (refreshed after a response when
+    # stale); this test's program is new, so read them now, as a refresh would
+    on_call_numbers(app).refresh(db.session)
     html = client.get("/crisis").get_data(as_text=True)
     assert 'href="tel:988"' in html and 'href="tel:911"' in html and "sms:988" in html
     assert world.program.on_call_phone in html
@@ -51,12 +60,29 @@ def test_service_worker_and_manifest_are_served_from_the_root(client, world):
     assert {i["sizes"] for i in manifest["icons"]} >= {"192x192", "512x512"}
 
 
-def test_manifest_uses_the_patients_program_app_name(client, login_as, world):
+def test_manifest_has_id_lang_description_and_the_headers_neutral_name(
+    client, login_as, world
+):
     world.program.app_name = "Harbor App"
     login_as(Role.PATIENT)
-    assert (
-        client.get("/manifest.webmanifest").get_json(force=True)["name"] == "Harbor App"
-    )
+    manifest = client.get("/manifest.webmanifest").get_json(force=True)
+    page = client.get("/").get_data(as_text=True)
+    name = client.application.config["APP_NAME"]
+    assert manifest["name"] == name and f'class="brand" href="/">{name}<' in page
+    assert "Harbor" not in json.dumps(manifest)  # never the program's own name
+    assert manifest["id"] == "/" and manifest["start_url"] == "/"
+    assert f'<html lang="{manifest["lang"]}"' in page
+    assert f'name="description" content="{manifest["description"]}"' in page
+
+
+def test_the_app_name_is_one_setting_for_manifest_and_header(
+    client, app, world, monkeypatch
+):
+    monkeypatch.setitem(app.config, "APP_NAME", "Care Portal")
+    manifest = client.get("/manifest.webmanifest").get_json(force=True)
+    page = client.get("/crisis").get_data(as_text=True)
+    assert manifest["name"] == "Care Portal" and manifest["short_name"] == "Care Portal"
+    assert 'class="brand" href="/">Care Portal<' in page
 
 
 def test_bad_ids_and_unknown_pages_get_a_calm_404(client, login_as):
@@ -69,3 +95,18 @@ def test_bad_ids_and_unknown_pages_get_a_calm_404(client, login_as):
         response = client.get(url)
         assert response.status_code == 404
         assert "We could not find that page" in response.get_data(as_text=True)
+
+
+def test_a_form_posted_over_https_with_no_referer_is_taken(client, world):
+    """Pages send Referrer-Policy: no-referrer, so browsers post forms with no Referer;
+    over HTTPS (behind the TLS proxy) a sign-in must still work, and a forged post
+    without the token must still be refused."""
+    https = {"base_url": "https://portal.example.org"}
+    page = client.get("/sign-in", **https).get_data(as_text=True)
+    form = {"email": world.patient.email, "password": f.PASSWORD}
+    forged = client.post("/sign-in", data=form, **https)
+    assert forged.status_code == 400
+    signed_in = client.post(
+        "/sign-in", data={**form, "csrf_token": csrf_from(page)}, **https
+    )
+    assert signed_in.status_code == 302, signed_in.get_data(as_text=True)[:300]

@@ -1,12 +1,12 @@
-"""Patient pages use a constant number of queries whatever the data size (figures for
-100 and 50,000 patients are in bench/; this guards the shape on every run)."""
+"""Patient pages use a constant number of queries whatever the data size, within
+their budget."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from portal.blueprints.auth.models import Role
 from portal.db import utcnow
+from portal.security import Role
 from tests import factories as f
 
 
@@ -42,5 +42,7 @@ def test_patient_pages_use_the_same_few_queries_with_more_data(
     _grow(world, 60)
     large = {url: _count(client, query_counter, url) for url in ("/", "/week")}
     assert small == large, query_counter["statements"]
-    # the session; Today with its day, status and header counts; the audit row
-    assert large["/"] == 3, query_counter["statements"]
+    # Today: the session, the patient's context, the day's sessions and
+    # appointments, the check-in status, the header's counts, the audit row
+    assert large["/"] <= 8, query_counter["statements"]
+    assert large["/week"] <= 10, query_counter["statements"]

@@ -37,7 +37,7 @@ def test_a_route_without_a_declaration_answers_500_not_the_page(engine):
 
 
 def test_patients_hold_no_staff_permission():
-    from portal.blueprints.auth.models import Role
+    from portal.security import Role
 
     patient = ROLE_PERMISSIONS[Role.PATIENT]
     assert not {p for p in patient if p.startswith(("staff:", "admin:", "audit:"))}

@@ -1,4 +1,4 @@
-from portal.blueprints.auth.models import Role
+from portal.security import Role
 
 
 def test_patient_sees_today_with_their_group_and_crisis_link(client, login_as, world):

@@ -1,8 +1,9 @@
 """Sign-in, second-factor, enrollment-code and password forms."""
 
-from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
+from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+
+from portal.forms import PortalForm
 
 PASSWORD_RULES = [
     DataRequired("Choose a password."),
@@ -10,16 +11,22 @@ PASSWORD_RULES = [
 ]
 
 
-class SignInForm(FlaskForm):
-    email = EmailField(
-        "Email", validators=[DataRequired("Enter your email."), Length(max=254)]
-    )
+SIGN_IN_NAME = "Email or mobile phone number"
+SIGN_IN_NAME_RULES = [
+    DataRequired("Enter your email or mobile phone number."),
+    Length(max=254),
+]
+
+
+class SignInForm(PortalForm):
+    # Named "email" as before; a patient without email types their mobile number.
+    email = StringField(SIGN_IN_NAME, validators=SIGN_IN_NAME_RULES)
     password = PasswordField(
         "Password", validators=[DataRequired("Enter your password."), Length(max=128)]
     )
 
 
-class CodeForm(FlaskForm):
+class CodeForm(PortalForm):
     code = StringField(
         "6-digit code",
         validators=[
@@ -29,10 +36,8 @@ class CodeForm(FlaskForm):
     )
 
 
-class SetPasswordForm(FlaskForm):
-    email = EmailField(
-        "Email", validators=[DataRequired("Enter your email."), Length(max=254)]
-    )
+class SetPasswordForm(PortalForm):
+    email = StringField(SIGN_IN_NAME, validators=SIGN_IN_NAME_RULES)
     code = StringField(
         "Code from the program staff",
         validators=[DataRequired("Enter the code you were given."), Length(max=20)],
@@ -47,7 +52,7 @@ class SetPasswordForm(FlaskForm):
     )
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(PortalForm):
     current = PasswordField(
         "Current password", validators=[DataRequired("Enter your current password.")]
     )

@@ -3,63 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import Base, Timestamps, UUIDPk, utcnow
-
-
-class Role(StrEnum):
-    PATIENT = "patient"
-    PEER = "peer"
-    CASE_MANAGER = "case_manager"
-    THERAPIST = "therapist"
-    PRESCRIBER = "prescriber"
-    NURSE = "nurse"
-    DIRECTOR = "director"
-    ADMIN = "admin"
-
-    @property
-    def label(self) -> str:
-        return ROLE_LABELS[self]
-
-    @property
-    def is_staff(self) -> bool:
-        return self is not Role.PATIENT
-
-
-ROLE_LABELS = {
-    Role.PATIENT: "Patient",
-    Role.PEER: "Peer specialist",
-    Role.CASE_MANAGER: "Case manager",
-    Role.THERAPIST: "Therapist",
-    Role.PRESCRIBER: "Psychiatrist or NP",
-    Role.NURSE: "Nurse",
-    Role.DIRECTOR: "Program director",
-    Role.ADMIN: "Admin staff",
-}
-
-
-def str_enum(enum_cls: type[StrEnum], length: int = 20) -> Enum:
-    """Store a StrEnum by value as a portable VARCHAR with a CHECK constraint."""
-    return Enum(
-        enum_cls,
-        native_enum=False,
-        length=length,
-        values_callable=lambda cls: [member.value for member in cls],
-        validate_strings=True,
-        create_constraint=True,
-        name=enum_cls.__name__.lower(),
-    )
+from portal.db import Base, Timestamps, UUIDPk, str_enum, utcnow
+from portal.security import Role
 
 
 class User(UUIDPk, Timestamps, Base):
     __tablename__ = "users"
 
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    # Optional for patients: one without email signs in with their mobile number.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    # The mobile number in E.164 (+12125550188): a patient may sign in with it.
+    phone: Mapped[str | None] = mapped_column(String(16), unique=True)
     display_name: Mapped[str] = mapped_column(String(120))
+    # "en" or "es": the language the patient reads best.
+    preferred_language: Mapped[str] = mapped_column(String(5), default="en")
+    # When a patient closed the first sign-in welcome; None shows it once.
+    welcome_seen_at: Mapped[datetime | None]
     role: Mapped[Role] = mapped_column(str_enum(Role))
     password_hash: Mapped[str | None] = mapped_column(String(200))
     totp_secret: Mapped[str | None] = mapped_column(String(64))
@@ -83,6 +46,11 @@ class User(UUIDPk, Timestamps, Base):
     @property
     def is_staff(self) -> bool:
         return self.role.is_staff
+
+    @property
+    def sign_in_name(self) -> str:
+        """What this person signs in with: their email, else their mobile number."""
+        return self.email or self.phone or self.id
 
     def __repr__(self) -> str:  # ids only: never names or emails in logs
         return f"<User {self.id} {self.role.value}>"
@@ -119,7 +87,8 @@ class EnrollmentCode(UUIDPk, Timestamps, Base):
 
 
 class SignInThrottle(Base):
-    """Failed sign-in counts per account (hashed identifier) and per client address."""
+    """Tries at a secret in the current window, per key: an account and a client, a
+    client over all accounts, or an account over all clients (see throttle.py)."""
 
     __tablename__ = "sign_in_throttle"
 
@@ -127,3 +96,33 @@ class SignInThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_started_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]
+
+
+class PasskeyCredential(UUIDPk, Timestamps, Base):
+    """A passkey (WebAuthn credential) registered to an account."""
+
+    __tablename__ = "passkey_credentials"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    # The authenticator's credential id, base64url without padding.
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_used_at: Mapped[datetime | None]
+
+
+class PasskeyChallenge(UUIDPk, Base):
+    """A WebAuthn challenge kept on the server: used once, before it expires."""
+
+    __tablename__ = "passkey_challenges"
+
+    # SHA-256 of the challenge: the table never holds one that could be replayed.
+    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(12))  # "register" or "sign_in"
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE")
+    )
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]

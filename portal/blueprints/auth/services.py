@@ -1,4 +1,4 @@
-"""Password hashing, throttling, second factor, enrollment codes and session ending."""
+"""Password hashing, second factor, enrollment codes and session ending."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 
 from portal import db
 from portal.audit import Outcome, audit
 from portal.blueprints.auth.models import (
     EnrollmentCode,
-    SignInThrottle,
     User,
     WebSession,
 )
 from portal.db import utcnow
+from portal.phones import sign_in_phone
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud at a desk
 
@@ -54,9 +54,27 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def authenticate(email: str, password: str) -> User | None:
+def find_account(name: str) -> tuple[str, User | None]:
+    """The account someone signs in to with an email or a mobile number, and the
+    name its sign-in tries are counted under: the account's email when it has one,
+    so that the email and the number share one count. One statement either way,
+    whether or not the account exists."""
+    phone = sign_in_phone(name)
+    where = User.phone == phone if phone else User.email == normalize_email(name)
+    user = db.session.scalar(select(User).where(where))
+    if user is not None:
+        return user.sign_in_name, user
+    return phone or normalize_email(name), None
+
+
+def authenticate(name: str, password: str) -> User | None:
     """The active user for these credentials; same work whether or not they exist."""
-    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    return check_password(find_account(name)[1], password)
+
+
+def check_password(user: User | None, password: str) -> User | None:
+    """`user` when the password is theirs and they may sign in; the same work
+    whether or not there is a user."""
     stored = user.password_hash if user and user.password_hash else _dummy_hash()
     try:
         hasher().verify(stored, password)
@@ -67,43 +85,6 @@ def authenticate(email: str, password: str) -> User | None:
     if hasher().check_needs_rehash(stored):
         user.password_hash = hash_password(password)
     return user
-
-
-# ---- throttling ----------------------------------------------------------------------
-
-
-def throttle_keys(email: str, ip: str | None) -> list[str]:
-    account = hashlib.sha256(normalize_email(email).encode()).hexdigest()[:40]
-    return [f"acct:{account}", f"ip:{ip or 'unknown'}"]
-
-
-def is_throttled(keys: list[str]) -> bool:
-    now = utcnow()
-    rows = db.session.scalars(
-        select(SignInThrottle).where(SignInThrottle.key.in_(keys))
-    )
-    return any(row.locked_until and row.locked_until > now for row in rows)
-
-
-def record_failure(keys: list[str]) -> None:
-    now = utcnow()
-    limit = current_app.config["MAX_FAILED_SIGN_INS"]
-    lock = timedelta(seconds=current_app.config["SIGN_IN_LOCK_SECONDS"])
-    for key in keys:
-        row = db.session.get(SignInThrottle, key)
-        if row is None:
-            row = SignInThrottle(key=key, failures=0, window_started_at=now)
-            db.session.add(row)
-        if now - row.window_started_at > lock:
-            row.failures, row.window_started_at = 0, now
-        row.failures += 1
-        if row.failures >= limit:
-            row.locked_until = now + lock
-    db.session.flush()
-
-
-def clear_failures(keys: list[str]) -> None:
-    db.session.execute(delete(SignInThrottle).where(SignInThrottle.key.in_(keys)))
 
 
 # ---- second factor -------------------------------------------------------------------
@@ -118,12 +99,14 @@ def start_totp_enrollment(user: User) -> str:
 def totp_uri(user: User) -> str:
     issuer = current_app.config["APP_NAME"]
     return pyotp.TOTP(user.totp_secret).provisioning_uri(
-        name=user.email, issuer_name=issuer
+        name=user.sign_in_name, issuer_name=issuer
     )
 
 
 def verify_totp(user: User, code: str) -> bool:
-    """Accept the current or adjacent 30-second step, and never the same step twice."""
+    """Accept the current or adjacent 30-second step, and never the same step twice:
+    the step is claimed by one conditional UPDATE, so of two sign-ins sending the
+    same code at the same moment exactly one gets in."""
     if not user.totp_secret:
         return False
     totp = pyotp.TOTP(user.totp_secret)
@@ -131,11 +114,23 @@ def verify_totp(user: User, code: str) -> bool:
     now = utcnow()
     for drift in (0, -1, 1):
         moment = now + timedelta(seconds=30 * drift)
-        step = int(moment.timestamp()) // 30
-        if totp.at(moment) == code and (user.totp_last_step or 0) < step:
-            user.totp_last_step = step
-            return True
+        if totp.at(moment) == code:
+            return _claim_totp_step(user, int(moment.timestamp()) // 30)
     return False
+
+
+def _claim_totp_step(user: User, step: int) -> bool:
+    claimed = db.session.execute(
+        update(User)
+        .where(
+            User.id == user.id,
+            or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire(user, ["totp_last_step"])
+    return claimed.rowcount == 1
 
 
 # ---- enrollment codes (first password and resets) ------------------------------------
@@ -174,22 +169,14 @@ def issue_enrollment_code(issuer: User, user: User) -> str:
     return f"{raw[:5]}-{raw[5:]}"
 
 
-def redeem_enrollment_code(email: str, code: str, password: str) -> User | None:
-    """Set a password with a valid, unused, unexpired code for this email; else None."""
-    record = db.session.scalar(
-        select(EnrollmentCode).where(EnrollmentCode.code_hash == code_digest(code))
-    )
-    user = db.session.get(User, record.user_id) if record else None
-    if (
-        record is None
-        or user is None
-        or record.used_at is not None
-        or record.expires_at <= utcnow()
-        or user.email != normalize_email(email)
-        or not user.is_active
-    ):
+def redeem_enrollment_code(name: str, code: str, password: str) -> User | None:
+    """Set a password with a valid, unused, unexpired code for this email or mobile
+    number; else None."""
+    record = check_enrollment_code(name, code)
+    if record is None:
         hash_password(password)  # same cost either way: no timing hint
         return None
+    user = db.session.get(User, record.user_id)  # read with the code: no statement
     record.used_at = utcnow()
     set_password(user, password)
     audit(
@@ -200,6 +187,33 @@ def redeem_enrollment_code(email: str, code: str, password: str) -> User | None:
         actor=user,
     )
     return user
+
+
+def _is_named(user: User, name: str) -> bool:
+    """Whether `name` (an email or a mobile number) is this account's."""
+    phone = sign_in_phone(name)
+    if phone:
+        return user.phone == phone
+    return user.email is not None and user.email == normalize_email(name)
+
+
+def check_enrollment_code(name: str, code: str) -> EnrollmentCode | None:
+    """The valid, unused, unexpired code of the account named by `name` (an email
+    or mobile number), without using it; else None."""
+    record = db.session.scalar(
+        select(EnrollmentCode).where(EnrollmentCode.code_hash == code_digest(code))
+    )
+    user = db.session.get(User, record.user_id) if record else None
+    if (
+        record is None
+        or user is None
+        or record.used_at is not None
+        or record.expires_at <= utcnow()
+        or not _is_named(user, name)
+        or not user.is_active
+    ):
+        return None
+    return record
 
 
 def set_password(user: User, password: str, keep: str | None = None) -> None:
@@ -227,6 +241,15 @@ def deactivate_user(actor: User, user: User) -> None:
         object_id=user.id,
         actor=actor,
     )
+
+
+def welcome_once(user: User) -> bool:
+    """True the first time a patient signs in (the welcome is shown once; the
+    account page links to it for later)."""
+    if user.is_staff or user.welcome_seen_at is not None:
+        return False
+    user.welcome_seen_at = utcnow()
+    return True
 
 
 def record_sign_in(user: User | None, action: str, ok: bool) -> None:

@@ -17,29 +17,29 @@ from flask import (
 from markupsafe import Markup
 
 from portal.audit import audit
-from portal.blueprints.auth import services
+from portal.blueprints.auth import passkeys, services, throttle
 from portal.blueprints.auth.forms import (
     ChangePasswordForm,
     CodeForm,
     SetPasswordForm,
     SignInForm,
 )
+from portal.blueprints.auth.sessions import sign_session_in
 from portal.security import Permission, current_actor, public, requires
-from portal.sessions import sign_session_in
 
 bp = Blueprint("auth", __name__)
 
-THROTTLED = "Too many tries. Please wait 15 minutes, then try again."
 NO_MATCH = (
-    "That email and password did not work. Check them and try again. "
-    "If you forgot your password, ask the program staff for a new code."
+    "That email or phone number and password did not work. Check them and try "
+    "again. If you forgot your password, ask the program staff for a new code."
 )
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 @public
 def sign_in():
-    """Email and password; staff go on to their second factor."""
+    """Email (or a patient's mobile number) and password; staff go on to their
+    second factor."""
     form = SignInForm()
     if request.method == "GET" and request.args.get("away"):
         flash(
@@ -48,28 +48,44 @@ def sign_in():
         )
     if not form.validate_on_submit():
         return render_template("auth/sign_in.html", form=form)
-    keys = services.throttle_keys(form.email.data, request.remote_addr)
-    if services.is_throttled(keys):
+    name, account = services.find_account(form.email.data)
+    attempt = throttle.claim_attempt(name)
+    if attempt.refused:
         services.record_sign_in(None, "sign_in_throttled", ok=False)
-        return render_template("auth/sign_in.html", form=form, error=THROTTLED), 429
-    user = services.authenticate(form.email.data, form.password.data)
+        return _too_many("auth/sign_in.html", attempt, form=form)
+    user = services.check_password(account, form.password.data)
     if user is None:
-        services.record_failure(keys)
+        throttle.record_failure(attempt)
         services.record_sign_in(None, "sign_in_failed", ok=False)
         return render_template("auth/sign_in.html", form=form, error=NO_MATCH), 200
-    services.clear_failures(keys[:1])
+    throttle.record_success(attempt)
     sign_session_in(session, user, mfa_passed=not user.is_staff)
     if user.is_staff:
         services.record_sign_in(user, "password_ok", ok=True)
         return redirect(url_for("auth.second_factor"))
     services.record_sign_in(user, "sign_in", ok=True)
-    return redirect(_after_sign_in())
+    target = _after_sign_in(user)
+    return throttle.remember_device(redirect(target), user.sign_in_name)
 
 
-def _after_sign_in() -> str:
+def _too_many(template: str, attempt: throttle.Attempt, **context):
+    """429 with Retry-After: this client tried too often; others are not stopped."""
+    body = render_template(template, error=_wait_text(attempt), **context)
+    return body, 429, {"Retry-After": str(attempt.wait)}
+
+
+def _wait_text(attempt: throttle.Attempt) -> str:
+    minutes = -(-attempt.wait // 60)
+    unit = "minute" if minutes == 1 else "minutes"
+    return f"Too many tries. Please wait {minutes} {unit}, then try again."
+
+
+def _after_sign_in(user=None) -> str:
     target = session.pop("after_sign_in", None)
     if target and target.startswith("/") and not target.startswith("//"):
         return target
+    if user is not None and services.welcome_once(user):
+        return url_for("shell.welcome")
     return url_for("schedule.today")
 
 
@@ -91,30 +107,33 @@ def second_factor():
         return redirect(url_for("auth.set_up_code"))
     form = CodeForm()
     demo_code = _demo_code(user)
+    page = {"demo_code": demo_code, "has_passkey": bool(passkeys.passkeys_of(user))}
     if not form.validate_on_submit():
-        return render_template("auth/code.html", form=form, demo_code=demo_code)
-    keys = services.throttle_keys(user.email, request.remote_addr)
-    if services.is_throttled(keys) or not services.verify_totp(user, form.code.data):
-        services.record_failure(keys)
+        return render_template("auth/code.html", form=form, **page)
+    attempt = throttle.claim_attempt(user.sign_in_name)
+    if attempt.refused:
+        services.record_sign_in(user, "second_factor_throttled", ok=False)
+        return _too_many("auth/code.html", attempt, form=form, **page)
+    if not services.verify_totp(user, form.code.data):
+        throttle.record_failure(attempt)
         services.record_sign_in(user, "second_factor_failed", ok=False)
         return render_template(
             "auth/code.html",
             form=form,
-            demo_code=demo_code,
+            **page,
             error="That code did not work. Codes change every 30 "
             "seconds: try the newest one.",
         ), 200
-    services.clear_failures(keys[:1])
+    throttle.record_success(attempt)
     sign_session_in(session, user, mfa_passed=True)
     services.record_sign_in(user, "sign_in", ok=True)
-    return redirect(
-        _after_sign_in() if session.get("after_sign_in") else url_for("staff.home")
-    )
+    target = _after_sign_in() if session.get("after_sign_in") else url_for("staff.home")
+    return throttle.remember_device(redirect(target), user.sign_in_name)
 
 
 def _demo_code(user) -> str | None:
     """Only in the demo, and only for demo accounts: show the current code."""
-    if current_app.config["DEMO"] and user.email.endswith("@demo.test"):
+    if current_app.config["DEMO"] and (user.email or "").endswith("@demo.test"):
         return pyotp.TOTP(user.totp_secret).now()
     return None
 
@@ -141,7 +160,9 @@ def set_up_code():
         audit("enable_second_factor", "account", object_id=user.id, actor=user)
         sign_session_in(session, user, mfa_passed=True)
         services.record_sign_in(user, "sign_in", ok=True)
-        return redirect(url_for("staff.home"))
+        return throttle.remember_device(
+            redirect(url_for("staff.home")), user.sign_in_name
+        )
     error = (
         "That code did not work. Try the newest one." if form.is_submitted() else None
     )
@@ -157,23 +178,23 @@ def set_password():
     form = SetPasswordForm()
     if not form.validate_on_submit():
         return render_template("auth/set_password.html", form=form)
-    keys = services.throttle_keys(form.email.data, request.remote_addr)
-    user = (
-        None
-        if services.is_throttled(keys)
-        else services.redeem_enrollment_code(
-            form.email.data, form.code.data, form.password.data
-        )
+    attempt = throttle.claim_attempt(services.find_account(form.email.data)[0])
+    if attempt.refused:
+        services.record_sign_in(None, "set_password_throttled", ok=False)
+        return _too_many("auth/set_password.html", attempt, form=form)
+    user = services.redeem_enrollment_code(
+        form.email.data, form.code.data, form.password.data
     )
     if user is None:
-        services.record_failure(keys)
+        throttle.record_failure(attempt)
         services.record_sign_in(None, "set_password_failed", ok=False)
         return render_template(
             "auth/set_password.html",
             form=form,
-            error="That email and code did not work. Codes can be used once and expire "
-            "after 3 days. Ask the program staff for a new one.",
+            error="That email or phone number and code did not work. Codes can be "
+            "used once and expire after 3 days. Ask the program staff for a new one.",
         ), 200
+    throttle.record_success(attempt)
     flash("Your password is set. You can sign in now.")
     return redirect(url_for("auth.sign_in"))
 
@@ -191,11 +212,18 @@ def account():
     """Change your password; other devices are signed out."""
     user = current_actor()
     form = ChangePasswordForm()
+    keys = passkeys.passkeys_of(user)
     if not form.validate_on_submit():
-        return render_template("auth/account.html", form=form)
-    if services.authenticate(user.email, form.current.data) is None:
+        return render_template("auth/account.html", form=form, passkeys=keys)
+    attempt = throttle.claim_attempt(user.sign_in_name)
+    if attempt.refused:
+        form.current.errors = [_wait_text(attempt)]
+        return _too_many("auth/account.html", attempt, form=form, passkeys=keys)
+    if services.check_password(user, form.current.data) is None:
+        throttle.record_failure(attempt)
         form.current.errors = ["That is not your current password."]
-        return render_template("auth/account.html", form=form), 200
+        return render_template("auth/account.html", form=form, passkeys=keys), 200
+    throttle.record_success(attempt)
     services.set_password(user, form.password.data, keep=session.id_hash)
     sign_session_in(session, user, mfa_passed=True)
     audit("change_password", "account", object_id=user.id)

@@ -3,13 +3,10 @@ the safety plan."""
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (
     DecimalField,
     HiddenField,
-    IntegerField,
     RadioField,
-    SelectField,
     TextAreaField,
 )
 from wtforms.validators import (
@@ -22,11 +19,9 @@ from wtforms.validators import (
 )
 
 from portal.blueprints.checkins.instruments import QUESTIONNAIRES, Instrument
-from portal.blueprints.checkins.models import (
-    SAFETY_PLAN_SECTIONS,
-    Medication,
-    RiskLevel,
-)
+from portal.blueprints.checkins.models import Medication
+from portal.blueprints.checkins.services import CheckInData
+from portal.forms import PortalForm
 
 
 class Choice(RadioField):
@@ -49,20 +44,25 @@ class Choice(RadioField):
 
 
 class Hours(DecimalField):
+    MESSAGE = "Write how many hours you slept as a number, like 7 or 6.5."
+
     def process_formdata(self, valuelist):
         try:
             super().process_formdata(valuelist)
         except ValueError as problem:
-            raise ValueError(
-                "Write how many hours you slept as a number, like 7 or 6.5."
-            ) from problem
+            raise ValueError(self.MESSAGE) from problem
+        # Decimal reads "NaN", "sNaN" and "Infinity" too; no range check can compare
+        # a signalling NaN, so they stop here.
+        if self.data is not None and not self.data.is_finite():
+            self.data = None
+            raise ValueError(self.MESSAGE)
 
 
 KEY = [Optional(), Regexp(r"^[A-Za-z0-9-]{8,64}$", message="Please reload the page.")]
 ZERO_TO_TEN = [(n, str(n)) for n in range(11)]
 
 
-class CheckInForm(FlaskForm):
+class CheckInForm(PortalForm):
     mood = Choice(
         "How is your mood right now?",
         choices=ZERO_TO_TEN,
@@ -108,8 +108,28 @@ class CheckInForm(FlaskForm):
     )
     idempotency_key = HiddenField(validators=KEY)
 
+    def checkin_data(self) -> CheckInData:
+        """The valid answers, as the service stores them."""
+        return CheckInData(
+            mood=self.mood.data,
+            craving=self.craving.data,
+            sleep_hours=self.sleep_hours.data,
+            medication=Medication(self.medication.data),
+            feels_safe=self.feels_safe.data == "yes",
+            note=(self.note.data or "").strip() or None,
+        )
 
-def screener_form(instrument: Instrument, formdata=None) -> FlaskForm:
+
+class ScreenerForm(PortalForm):
+    """The base of the forms screener_form() builds."""
+
+    def recent_behavior(self) -> bool:
+        """The C-SSRS follow-up: was the behaviour within the past 3 months?"""
+        recent = getattr(self, "recent", None)
+        return bool(recent is not None and recent.data)
+
+
+def screener_form(instrument: Instrument, formdata=None, **options) -> ScreenerForm:
     """A form class with one required radio question per item of the questionnaire."""
     questionnaire = QUESTIONNAIRES[instrument]
     choices = [(a.value, a.text) for a in questionnaire.answers]
@@ -130,38 +150,7 @@ def screener_form(instrument: Instrument, formdata=None) -> FlaskForm:
             coerce=int,
             validators=[Optional()],
         )
-    form_class = type(f"{instrument.value.upper()}Form", (FlaskForm,), fields)
-    return form_class(formdata=formdata) if formdata is not None else form_class()
-
-
-class AssessForm(FlaskForm):
-    risk_level = SelectField(
-        "Risk level",
-        choices=[(r.value, r.value.capitalize()) for r in RiskLevel],
-        validators=[InputRequired("Choose a risk level.")],
-    )
-    plan = TextAreaField(
-        "Plan", validators=[InputRequired("Write the plan."), Length(max=2000)]
-    )
-    note = TextAreaField("Note", validators=[Optional(), Length(max=2000)])
-
-
-class ResolveForm(FlaskForm):
-    note = TextAreaField(
-        "How was this resolved?",
-        validators=[InputRequired("Write how it was resolved."), Length(max=2000)],
-    )
-
-
-class SafetyPlanForm(FlaskForm):
-    version = IntegerField(validators=[Optional()])
-
-
-for _key, _label, _hint in SAFETY_PLAN_SECTIONS:
-    setattr(
-        SafetyPlanForm,
-        _key,
-        TextAreaField(
-            _label, description=_hint, validators=[Optional(), Length(max=2000)]
-        ),
-    )
+    form_class = type(f"{instrument.value.upper()}Form", (ScreenerForm,), fields)
+    if formdata is not None:
+        options["formdata"] = formdata
+    return form_class(**options)

@@ -223,6 +223,11 @@ def cssrs_normalize(answers: list[int | None]) -> list[int | None]:
     return answers
 
 
+# Neutral addresses: a shared phone's history should not name the questionnaire.
+SCREENER_SLUGS = {"a": Instrument.PHQ9, "b": Instrument.GAD7, "c": Instrument.CSSRS}
+SLUG_OF = {instrument: slug for slug, instrument in SCREENER_SLUGS.items()}
+
+
 def is_risk_positive(instrument: Instrument, answers: list[int]) -> bool:
     """PHQ-9 item 9 above 0, or any yes on the C-SSRS screener."""
     if instrument is Instrument.PHQ9:

@@ -6,16 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import cache
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, bindparam, exists, func, insert, select, text
-from sqlalchemy.orm import aliased
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from portal import db
 from portal.audit import audit
 from portal.blueprints.auth.models import User
-from portal.blueprints.checkins import escalation
 from portal.blueprints.checkins.instruments import (
     QUESTIONNAIRES,
     Instrument,
@@ -28,10 +26,17 @@ from portal.blueprints.checkins.models import (
     CheckIn,
     CheckInSubmission,
     Medication,
-    SafetyPlan,
     ScreenerResponse,
 )
-from portal.blueprints.schedule.services import PatientContext, local_today
+from portal.blueprints.programs.context import (
+    PatientContext,
+    load_patient_context,
+    local_today,
+)
+from portal.blueprints.programs.models import Program
+from portal.blueprints.safety import escalation
+from portal.blueprints.safety.models import SafetyPlan
+from portal.blueprints.safety.services import safety_plan_of
 from portal.db import new_id, utcnow
 
 SCORED = (Instrument.PHQ9, Instrument.GAD7)
@@ -73,20 +78,26 @@ def save_checkin(
     if state.stored is not None:  # read with the state: this key was sent before
         if state.stored.patient_id != patient.id:
             raise KeyTaken("idempotency key belongs to someone else")
-        return CheckInSaved(state.stored.id, "duplicate", not state.stored.feels_safe)
+        return CheckInSaved(
+            state.stored.checkin_id, "duplicate", not state.stored.feels_safe
+        )
     made, now = new_id(), utcnow()
-    values = {
-        "id": made,
-        "created_at": now,
-        "patient_id": patient.id,
-        "local_date": state.today,
-        **{name: getattr(data, name) for name in EDITABLE},
-        "idempotency_key": key,
-        "updated_at": now,
-    }
-    checkin_id = _store_with_key(db.session.connection(), values)
+    answers = {name: getattr(data, name) for name in EDITABLE}
+    checkin_id = _upsert_checkin(patient, state.today, answers, key, made, now)
     if checkin_id is None:  # the same key saved a moment ago, by a request in flight
         return CheckInSaved(None, "duplicate", not data.feels_safe)
+    # A key recorded meanwhile by another sending raises IntegrityError here: the
+    # view then reads again and answers as a resend.
+    db.session.execute(
+        insert(CheckInSubmission).values(
+            idempotency_key=key,
+            patient_id=patient.id,
+            checkin_id=checkin_id,
+            local_date=state.today,
+            feels_safe=data.feels_safe,
+            received_at=now,
+        )
+    )
     outcome = "created" if checkin_id == made else "updated"
     audit(
         "create" if outcome == "created" else "update",
@@ -102,222 +113,74 @@ def save_checkin(
 EDITABLE = ("mood", "craving", "sleep_hours", "medication", "feels_safe", "note")
 
 
-def _store_with_key(connection, values: dict) -> str | None:
-    """Upsert the day's check-in and record its key as used, in one transaction: the
-    check-in's id, or None when a request in flight stored this key first. A key
-    recorded meanwhile by another sending raises IntegrityError (the view then reads
-    again and answers as a resend).
-
-    PostgreSQL does both in one statement; SQLite allows no INSERT inside a WITH, so
-    it takes a second one."""
-    if connection.dialect.name == "postgresql":
-        return connection.execute(_upsert_statement(recorded=True), values).scalar()
-    checkin_id = connection.execute(_upsert_statement(), values).scalar()
-    if checkin_id is not None:
-        row = values | {"id": checkin_id}
-        connection.execute(
-            _RECORD_KEY, {to: row[of] for of, to in _SUBMISSION_FROM_ROW.items()}
-        )
-    return checkin_id
-
-
-# A used key's row, from the check-in row just written: check-in column -> its own.
-_SUBMISSION_FROM_ROW = {
-    "idempotency_key": "idempotency_key",
-    "patient_id": "patient_id",
-    "id": "checkin_id",
-    "local_date": "local_date",
-    "feels_safe": "feels_safe",
-    "updated_at": "received_at",
-}
-_RECORD_KEY = insert(CheckInSubmission)
-
-
-@cache
-def _upsert_statement(recorded: bool = False):
-    """INSERT today's check-in, or on the day's row change its answers and key: one
-    statement whoever came first. A row that already has this key is left alone and
-    nothing is returned: a resend that raced its first sending is stored once.
-    `recorded` (PostgreSQL): the same statement also inserts the row written into
-    `checkin_submissions` (a plain INSERT: a key used before is a unique violation).
-
-    Written as text, the same on PostgreSQL and SQLite: SQLAlchemy does not cache its
-    dialect INSERT ... ON CONFLICT and would compile it on every post. The typed bound
-    values still go through the columns' types."""
-    table = CheckIn.__table__
-    names = [column.name for column in table.c]
+def _upsert_checkin(
+    patient: User, day: date, answers: dict, key: str, made: str, now: datetime
+) -> str | None:
+    """Insert the day's check-in, or change the answers and key of the one already
+    there: one statement, whoever came first, so concurrent sendings keep one row. A
+    row that already has this key is left alone and nothing is returned: a resend that
+    raced its first sending is stored once."""
+    statement = db.upsert(CheckIn).values(
+        id=made,
+        created_at=now,
+        updated_at=now,
+        patient_id=patient.id,
+        local_date=day,
+        idempotency_key=key,
+        **answers,
+    )
     changed = (*EDITABLE, "idempotency_key", "updated_at")
-    # Built from the tables' own column names, no input: S608 is moot.
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(names)})"  # noqa: S608
-        f" VALUES ({', '.join(':' + name for name in names)})"
-        " ON CONFLICT (patient_id, local_date) DO UPDATE SET "
-        + ", ".join(f"{name} = excluded.{name}" for name in changed)
-        + f" WHERE {table.name}.idempotency_key <> excluded.idempotency_key"
-    )
-    if recorded:
-        read, written = (
-            ", ".join(_SUBMISSION_FROM_ROW),
-            ", ".join(_SUBMISSION_FROM_ROW.values()),
-        )
-        sql = (
-            f"WITH saved AS ({sql} RETURNING {read})"  # noqa: S608
-            f" INSERT INTO {CheckInSubmission.__tablename__} ({written})"
-            f" SELECT {read} FROM saved RETURNING checkin_id"
-        )
-    else:
-        sql += " RETURNING id"
-    return text(sql).bindparams(
-        *(bindparam(column.name, type_=column.type) for column in table.c)
+    return db.session.scalar(
+        statement.on_conflict_do_update(
+            index_elements=["patient_id", "local_date"],
+            set_={name: statement.excluded[name] for name in changed},
+            where=CheckIn.idempotency_key != statement.excluded.idempotency_key,
+        ).returning(CheckIn.id)
     )
 
 
-# ---- what the check-in reads: one query ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class CheckInProgram:
-    """The program's columns a check-in uses: its day, its on-call line, and the
-    opening hours the crisis loop goes by."""
-
-    id: str
-    timezone: str
-    on_call_phone: str
-    opening_hours: dict
-
-
-@dataclass(frozen=True)
-class StoredCheckIn:
-    """A sending already stored under the posted key: its check-in, its patient and
-    its own "I feel safe" answer (the check-in may have been edited since)."""
-
-    id: str
-    patient_id: str
-    feels_safe: bool
-
-
-@dataclass(frozen=True)
-class PlanSections:
-    sections: dict
+# ---- what the check-in reads ---------------------------------------------------------
 
 
 @dataclass
 class CheckInState:
-    """What a check-in request reads, in one statement. `stored` (the sending already
-    stored under the posted key), `todays` (today's check-in) and `plan` are read only
-    when asked for."""
+    """What a check-in request reads. `stored` (the sending already stored under the
+    posted key), `todays` (today's check-in) and `plan` are read only when asked for."""
 
-    program: CheckInProgram
+    program: Program
     today: date
-    stored: StoredCheckIn | None
-    todays: Row | None
-    plan: PlanSections | None
-    unread_notifications: int
-    unread_messages: int
+    stored: CheckInSubmission | None
+    todays: CheckIn | None
+    plan: SafetyPlan | None
 
 
 def load_checkin_state(
     patient_id: str, *, key: str | None = None, page: bool = False, plan: bool = False
 ) -> CheckInState | None:
     """The patient's program, the sending stored under `key`, today's check-in (for
-    the page), the safety plan (where crisis help may show) and the header's two
-    unread counts; None when the patient is not enrolled."""
-    from portal.blueprints.notifications.services import unread_count_params
-
-    params = {"patient_id": patient_id, "actor_id": patient_id}
-    if key is not None:
-        params["key"] = key
-    statement = _state_statement(key is not None, page, plan)
-    row = (
-        db.session.connection()
-        .execute(statement, params | unread_count_params(patient_id))
-        .first()
-    )
-    if row is None:
+    the page) and the safety plan (where crisis help may show); None when the patient
+    is not enrolled."""
+    ctx = load_patient_context(patient_id)
+    if ctx is None:
         return None
-    program = CheckInProgram(
-        row.program_id, row.timezone, row.on_call_phone, row.opening_hours
+    today = local_today(ctx)
+    stored = db.session.get(CheckInSubmission, key) if key is not None else None
+    todays = (
+        db.session.scalar(
+            select(CheckIn).where(
+                CheckIn.patient_id == patient_id, CheckIn.local_date == today
+            )
+        )
+        if page
+        else None
     )
-    today = utcnow().astimezone(ZoneInfo(program.timezone)).date()
     return CheckInState(
-        program,
+        ctx.program,
         today,
-        StoredCheckIn(row.stored_id, row.stored_patient_id, row.stored_feels_safe)
-        if key is not None and row.stored_id is not None
-        else None,
-        row if page and row.local_date == today else None,
-        PlanSections(row.sections) if plan and row.sections is not None else None,
-        row.unread_notifications or 0,
-        row.unread_messages or 0,
+        stored,
+        todays,
+        safety_plan_of(patient_id) if plan else None,
     )
-
-
-@cache
-def _state_statement(keyed: bool, page: bool, plan: bool):
-    """Built once for each combination of the parts read."""
-    from portal.blueprints.auth.models import Role
-    from portal.blueprints.messages.caseload import unread_messages_column
-    from portal.blueprints.notifications.services import UNREAD_COUNT
-    from portal.blueprints.staff.models import Enrollment, EnrollmentStatus, Program
-
-    patient = bindparam("patient_id")
-    columns = [
-        Program.id.label("program_id"),
-        Program.timezone,
-        Program.on_call_phone,
-        Program.opening_hours,
-        UNREAD_COUNT.scalar_subquery().label("unread_notifications"),
-        unread_messages_column(Role.PATIENT).label("unread_messages"),
-    ]
-    joins = []
-    if keyed:  # the sending stored under this key, if any: a resend
-        stored = CheckInSubmission
-        columns += [
-            stored.checkin_id.label("stored_id"),
-            stored.patient_id.label("stored_patient_id"),
-            stored.feels_safe.label("stored_feels_safe"),
-        ]
-        joins.append((stored, stored.idempotency_key == bindparam("key")))
-    if page:  # the latest check-in, by the (patient, day) index: today's, if any
-        latest = aliased(CheckIn, name="latest")
-        last_day = (
-            select(func.max(CheckIn.local_date))
-            .where(CheckIn.patient_id == patient)
-            .scalar_subquery()
-        )
-        columns += [latest.local_date, *(getattr(latest, f) for f in EDITABLE)]
-        joins.append(
-            (latest, (latest.patient_id == patient) & (latest.local_date == last_day))
-        )
-    if plan:
-        columns.append(SafetyPlan.sections)
-        joins.append((SafetyPlan, SafetyPlan.patient_id == patient))
-    statement = select(*columns).select_from(Enrollment).join(Enrollment.program)
-    for target, on in joins:
-        statement = statement.outerjoin(target, on)
-    return (
-        statement.where(
-            Enrollment.patient_id == patient,
-            Enrollment.status != EnrollmentStatus.DISCHARGED,
-        )
-        .order_by(Enrollment.admitted_on.desc())
-        .limit(1)
-    )
-
-
-def safety_plan_sections(patient_id: str) -> PlanSections | None:
-    """The safety plan alone, for a page that did not read it with its state."""
-    sections = (
-        db.session.connection()
-        .execute(_PLAN_STATEMENT, {"patient_id": patient_id})
-        .scalar()
-    )
-    return PlanSections(sections) if sections is not None else None
-
-
-_PLAN_STATEMENT = select(SafetyPlan.sections).where(
-    SafetyPlan.patient_id == bindparam("patient_id")
-)
 
 
 def save_screener(
@@ -457,19 +320,11 @@ class CaseloadRow:
         return max(0, 7 - self.checkins_last_7)
 
 
-def open_flag_clause():
-    """SQL condition on Enrollment: the patient has an unresolved risk flag."""
-    from portal.blueprints.checkins.models import RiskFlag
-    from portal.blueprints.staff.models import Enrollment
-
-    return exists().where(RiskFlag.open_key == Enrollment.patient_id)
-
-
 def caseload(enrollments: list, today: date) -> list[CaseloadRow]:
     """Last check-in, latest scores and change since admission, missed check-ins and
     open flags for a list of enrollments, in four queries whatever its length; flags
     first."""
-    from portal.blueprints.checkins.models import RiskFlag
+    from portal.blueprints.safety.models import RiskFlag
 
     rows = {e.patient_id: CaseloadRow(e, scores={}) for e in enrollments}
     ids = list(rows)
@@ -540,7 +395,7 @@ def _attach_scores(rows: dict, ids: list[str]) -> None:
             entry[1], entry[2] = total, severity
 
 
-# ---- what Today shows: one query -----------------------------------------------------
+# ---- what Today shows ----------------------------------------------------------------
 
 
 @dataclass
@@ -552,39 +407,36 @@ class TodayStatus:
 DEFAULT_SCHEDULE = {"admission": True, "every_days": 7, "discharge": True}
 
 
-def today_status_columns(patient, program_id):
-    """What Today needs to know about check-ins and screeners, as four scalar
-    subqueries that another statement can carry (Today runs them with its enrollment,
-    in one query): the last check-in's local date, the last PHQ-9 and GAD-7, and the
-    program's screener schedule."""
-    from portal.blueprints.checkins.models import RiskSettings
+def today_status(ctx: PatientContext) -> TodayStatus:
+    """Whether the patient checked in today, and which screeners are due: one query
+    of scalar subqueries (the last check-in, the last PHQ-9 and GAD-7, the program's
+    screener schedule)."""
+    from portal.blueprints.safety.models import RiskSettings
+
+    patient_id = ctx.enrollment.patient_id
 
     def last(instrument: Instrument):
         return (
             select(func.max(ScreenerResponse.completed_at))
             .where(
-                ScreenerResponse.patient_id == patient,
+                ScreenerResponse.patient_id == patient_id,
                 ScreenerResponse.instrument == instrument,
             )
             .scalar_subquery()
         )
 
-    last_checkin = (
-        select(func.max(CheckIn.local_date))
-        .where(CheckIn.patient_id == patient)
-        .scalar_subquery()
-    )
-    schedule = (
-        select(RiskSettings.screener_schedule)
-        .where(RiskSettings.program_id == program_id)
-        .scalar_subquery()
-    )
-    return last_checkin, last(Instrument.PHQ9), last(Instrument.GAD7), schedule
-
-
-def today_status_from(values: tuple, ctx: PatientContext) -> TodayStatus:
-    """TodayStatus from the values of `today_status_columns`."""
-    last_checkin, phq9, gad7, schedule = values
+    last_checkin, phq9, gad7, schedule = db.session.execute(
+        select(
+            select(func.max(CheckIn.local_date))
+            .where(CheckIn.patient_id == patient_id)
+            .scalar_subquery(),
+            last(Instrument.PHQ9),
+            last(Instrument.GAD7),
+            select(RiskSettings.screener_schedule)
+            .where(RiskSettings.program_id == ctx.program.id)
+            .scalar_subquery(),
+        )
+    ).one()
     if isinstance(last_checkin, str):  # SQLite gives an aggregate's date as text
         last_checkin = date.fromisoformat(last_checkin)
     schedule = _as_dict(schedule) or DEFAULT_SCHEDULE
@@ -597,6 +449,7 @@ def today_status_from(values: tuple, ctx: PatientContext) -> TodayStatus:
 
 
 def _as_dict(value):
+    """A scalar subquery's JSON column: SQLite gives text."""
     if isinstance(value, str):
         import json
 
@@ -613,3 +466,21 @@ def _aware(value):
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def note_positive_on_its_own(
+    patient_id: str, program_id: str, source: str, key: str
+) -> bool:
+    """Open the patient's risk flag (or count this answer on the open one) and commit
+    it alone, after the rest of the sending could not be saved and was rolled back.
+    Once per sending key: the phone sends it again until it is saved, and the team is
+    told once. False when the database refuses this too; the phone keeps the answers."""
+    try:
+        patient = db.session.get(User, patient_id)
+        program = db.session.get(Program, program_id)
+        escalation.note_unsaved_positive(patient, program, source, key)
+        db.session.commit()
+    except (DBAPIError, SQLAlchemyTimeoutError):
+        db.session.rollback()
+        return False
+    return True

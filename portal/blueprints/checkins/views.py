@@ -3,80 +3,64 @@ safety plans for staff."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import logging
 import uuid
 from datetime import timedelta
 
 from flask import (
     Blueprint,
     abort,
-    current_app,
-    g,
-    redirect,
+    make_response,
     render_template,
     request,
-    url_for,
 )
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
-from portal import db
+from portal import charts, db
 from portal.audit import Outcome, audit
-from portal.blueprints.checkins import charts, escalation, services
-from portal.blueprints.checkins.forms import (
-    AssessForm,
-    CheckInForm,
-    ResolveForm,
-    SafetyPlanForm,
-    screener_form,
-)
+from portal.blueprints.checkins import services
+from portal.blueprints.checkins.forms import CheckInForm, screener_form
 from portal.blueprints.checkins.instruments import (
     QUESTIONNAIRES,
+    SCREENER_SLUGS,
+    SLUG_OF,
     Instrument,
     ScoreError,
     is_risk_positive,
 )
-from portal.blueprints.checkins.models import (
-    SAFETY_PLAN_SECTIONS,
-    FlagStatus,
-    Medication,
-    RiskFlag,
-    RiskFlagEvent,
-    RiskLevel,
-    SafetyPlan,
-)
-from portal.blueprints.schedule.services import load_patient_context, local_today
-from portal.blueprints.staff.services import programs_of
-from portal.security import (
-    Permission,
-    can_see_patient,
-    current_actor,
+from portal.blueprints.checkins.sending import patient_of_sending, sending_token
+from portal.blueprints.programs.access import (
     load_patient_or_404,
-    requires,
 )
+from portal.blueprints.programs.context import load_patient_context, local_today
+from portal.blueprints.safety import escalation
+from portal.blueprints.safety.services import (
+    how_the_program_reaches_out,
+    safety_plan_of,
+)
+from portal.extensions import csrf
+from portal.security import Permission, current_actor, requires, signed_in_by
 
 bp = Blueprint("checkins", __name__)
+log = logging.getLogger("portal.checkins")
 
-# Neutral addresses: a shared phone's history should not name the questionnaire.
-SCREENER_SLUGS = {"a": Instrument.PHQ9, "b": Instrument.GAD7, "c": Instrument.CSSRS}
-SLUG_OF = {instrument: slug for slug, instrument in SCREENER_SLUGS.items()}
+
+@bp.app_context_processor
+def checkin_status():
+    """`checkin_status(ctx)` for the patient's Today page (a lower feature's page):
+    today's check-in and the screeners due, one query, run only when Today renders."""
+    return {"checkin_status": services.today_status}
 
 
 @bp.record_once
 def _template_globals(state) -> None:
-    state.app.jinja_env.globals["safety_sections_list"] = SAFETY_PLAN_SECTIONS
-    state.app.jinja_env.globals["queue_owner"] = queue_owner
+    state.app.jinja_env.globals["sender_token"] = sender_token
 
 
-def queue_owner() -> str:
-    """An opaque mark of who is signed in, in each check-in and questionnaire form: the
-    phone's offline queue sends answers only under the account that gave them."""
-    key = current_app.secret_key
-    key = key if isinstance(key, bytes) else key.encode()
-    mark = f"queue-owner:{current_actor().id}".encode()
-    return hmac.new(key, mark, hashlib.sha256).hexdigest()[:32]
+def sender_token(key: str) -> str:
+    """The signed token a form carries beside its key (see sending.py)."""
+    return sending_token(current_actor().id, key)
 
 
 def _context_or_404():
@@ -84,12 +68,6 @@ def _context_or_404():
     if ctx is None:
         abort(404)
     return ctx
-
-
-def _safety_plan(patient_id: str) -> SafetyPlan | None:
-    return db.session.scalar(
-        select(SafetyPlan).where(SafetyPlan.patient_id == patient_id)
-    )
 
 
 @bp.route("/check-in", methods=["GET", "POST"])
@@ -120,16 +98,25 @@ def checkin():
     ), 422 if request.method == "POST" else 200
 
 
+@bp.post("/queued/check-in")
+@csrf.exempt
+@signed_in_by(patient_of_sending)
+@requires(Permission.PATIENT_SELF)
+def queued_checkin():
+    """A check-in the phone kept with no signal, sent later by its service worker with
+    no cookie: the form's signed token says whose it is."""
+    form = CheckInForm(meta={"csrf": False})
+    if form.validate():
+        return _save_checkin(current_actor(), form)
+    if form.feels_safe.data == "no":
+        state = _checkin_state_or_404(current_actor())
+        _risk_answer_not_saved(form, current_actor(), state, "checkin")
+    return _refused_sending(form)
+
+
 def _save_checkin(actor, form: CheckInForm):
     """Store valid answers and show the saved page (crisis help for a risk answer)."""
-    data = services.CheckInData(
-        mood=form.mood.data,
-        craving=form.craving.data,
-        sleep_hours=form.sleep_hours.data,
-        medication=Medication(form.medication.data),
-        feels_safe=form.feels_safe.data == "yes",
-        note=(form.note.data or "").strip() or None,
-    )
+    data = form.checkin_data()
     key = form.idempotency_key.data
     state = _checkin_state_or_404(actor, key=key, plan=not data.feels_safe)
     try:
@@ -146,26 +133,26 @@ def _save_checkin(actor, form: CheckInForm):
             result = services.save_checkin(actor, state, data, key)
     except services.KeyTaken:
         return _key_taken(actor, state, "checkin", risk=not data.feels_safe)
+    except (DBAPIError, SQLAlchemyTimeoutError):
+        return _not_saved_now(actor, state, "checkin", not data.feels_safe, key)
     plan = state.plan
     if result.risk and data.feels_safe:  # a resent key whose first answer was a risk
-        plan = services.safety_plan_sections(actor.id)
+        plan = services.safety_plan_of(actor.id)
     return render_template(
         "checkins/checkin_saved.html",
         result=result,
         ctx=state,
         plan=plan,
         cssrs=SLUG_OF[Instrument.CSSRS],
+        reach=how_the_program_reaches_out(state.program) if result.risk else None,
     )
 
 
 def _checkin_state_or_404(actor, **parts) -> services.CheckInState:
-    """The check-in's one read; it carries the header's counts, so the page asks for
-    no more."""
+    """What the check-in reads, or 404 for a patient not enrolled."""
     state = services.load_checkin_state(actor.id, **parts)
     if state is None:
         abort(404)
-    g.unread_notifications = state.unread_notifications
-    g.unread_messages = state.unread_messages
     return state
 
 
@@ -191,6 +178,29 @@ def _key_taken(actor, ctx, source: str, risk: bool):
     return render_template(
         "checkins/not_saved.html", message=message, risk=risk, ctx=ctx
     ), 409
+
+
+def _not_saved_now(actor, ctx, source: str, risk: bool, key: str):
+    """The database failed while saving: a risk answer still opens the flag, in a
+    transaction of its own, and the answer is 503 so the phone keeps the sending and
+    tries again later."""
+    log.error("%s not saved: the database failed", source, exc_info=True)
+    db.forget_failed_transaction()
+    told = risk and services.note_positive_on_its_own(
+        actor.id, ctx.program.id, source, key
+    )
+    message = (
+        "We could not save your answers just now. If this phone keeps them, it will "
+        "send them again by itself; if not, please send them again in a few minutes."
+    )
+    if told:
+        message += " Your care team has been told that you do not feel safe."
+    response = make_response(
+        render_template("checkins/not_saved.html", message=message, risk=risk, ctx=ctx),
+        503,
+    )
+    response.headers["Retry-After"] = "30"
+    return response
 
 
 def _risk_answer_not_saved(form, actor, ctx, source: str) -> None:
@@ -227,42 +237,14 @@ def screener(slug: str):
         form.idempotency_key.data = form.idempotency_key.data or str(uuid.uuid4())
     error = None
     if form.validate_on_submit():
-        answers = [
-            form[f"q{n}"].data
-            for n in range(1, len(QUESTIONNAIRES[instrument].items) + 1)
-        ]
         try:
-            result = services.save_screener(
-                actor,
-                ctx,
-                instrument,
-                answers,
-                form.idempotency_key.data,
-                recent_behavior=bool(
-                    getattr(form, "recent", None) and form.recent.data
-                ),
-            )
+            return _save_screener(actor, ctx, instrument, form)
         except ScoreError as problem:
             error = str(problem)
-        except services.KeyTaken:
-            return _key_taken(
-                actor, ctx, instrument.value, is_risk_positive(instrument, answers)
-            )
-        else:
-            return render_template(
-                "checkins/screener_saved.html",
-                result=result,
-                ctx=ctx,
-                questionnaire=QUESTIONNAIRES[instrument],
-                plan=_safety_plan(actor.id),
-                cssrs=SLUG_OF[Instrument.CSSRS],
-            )
-    items = range(1, len(QUESTIONNAIRES[instrument].items) + 1)
     if request.method == "POST" and is_risk_positive(
-        instrument, [form[f"q{n}"].data or 0 for n in items]
+        instrument, _answers(instrument, form, missing=0)
     ):
         _risk_answer_not_saved(form, actor, ctx, instrument.value)
-    status = 422 if request.method == "POST" else 200
     return render_template(
         "checkins/screener.html",
         form=form,
@@ -270,8 +252,76 @@ def screener(slug: str):
         slug=slug,
         questionnaire=QUESTIONNAIRES[instrument],
         error=error,
-        plan=_safety_plan(actor.id),
-    ), status
+        plan=safety_plan_of(actor.id),
+    ), 422 if request.method == "POST" else 200
+
+
+@bp.post("/queued/questions/<slug>")
+@csrf.exempt
+@signed_in_by(patient_of_sending)
+@requires(Permission.PATIENT_SELF)
+def queued_screener(slug: str):
+    """A questionnaire kept on the phone with no signal, sent later, as a check-in."""
+    instrument = SCREENER_SLUGS.get(slug)
+    if instrument is None:
+        abort(404)
+    actor, ctx = current_actor(), _context_or_404()
+    form = screener_form(instrument, meta={"csrf": False})
+    if form.validate():
+        try:
+            return _save_screener(actor, ctx, instrument, form)
+        except ScoreError:
+            pass
+    if is_risk_positive(instrument, _answers(instrument, form, missing=0)):
+        _risk_answer_not_saved(form, actor, ctx, instrument.value)
+    return _refused_sending(form)
+
+
+def _refused_sending(form):
+    """Answers that cannot be stored as they are (a risk answer among them has reached
+    the team): the phone drops them rather than send them again."""
+    log.info("queued sending refused: %s", ",".join(sorted(form.errors)))
+    return make_response("These answers could not be saved.", 422)
+
+
+def _answers(instrument: Instrument, form, missing=None) -> list:
+    count = len(QUESTIONNAIRES[instrument].items)
+    return [
+        missing if form[f"q{n}"].data is None else form[f"q{n}"].data
+        for n in range(1, count + 1)
+    ]
+
+
+def _save_screener(actor, ctx, instrument: Instrument, form):
+    """Score and store valid answers and show the saved page (crisis help for a risk
+    answer); ScoreError when the answers cannot be scored."""
+    answers = _answers(instrument, form)
+    try:
+        result = services.save_screener(
+            actor,
+            ctx,
+            instrument,
+            answers,
+            form.idempotency_key.data,
+            recent_behavior=form.recent_behavior(),
+        )
+    except services.KeyTaken:
+        risk = is_risk_positive(instrument, answers)
+        return _key_taken(actor, ctx, instrument.value, risk)
+    except (DBAPIError, SQLAlchemyTimeoutError):
+        risk = is_risk_positive(instrument, answers)
+        return _not_saved_now(
+            actor, ctx, instrument.value, risk, form.idempotency_key.data
+        )
+    return render_template(
+        "checkins/screener_saved.html",
+        result=result,
+        ctx=ctx,
+        questionnaire=QUESTIONNAIRES[instrument],
+        plan=safety_plan_of(actor.id),
+        cssrs=SLUG_OF[Instrument.CSSRS],
+        reach=how_the_program_reaches_out(ctx.program) if result.risk else None,
+    )
 
 
 @bp.route("/trends")
@@ -282,6 +332,31 @@ def trends():
     audit("read", "trends", patient_id=actor.id)
     return render_template(
         "checkins/trends.html", **_trend_charts(actor.id, ctx), person=None
+    )
+
+
+# Which way is better, for each measure on the trends page (said in words beside each
+# picture, and in its description for screen readers).
+TREND_BETTER = {
+    "mood": "Higher is better.",
+    "craving": "Lower is better.",
+    "sleep": "Most adults feel best with 7 to 9 hours.",
+    Instrument.PHQ9.value: "Lower is better.",
+    Instrument.GAD7.value: "Lower is better.",
+}
+
+
+def _score_chart(instrument: Instrument, points):
+    """A questionnaire's scores, with its severity bands drawn and named."""
+    q = QUESTIONNAIRES[instrument]
+    return charts.line_chart(
+        f"c-{instrument.value}",
+        f"{q.short_title} score, 0 to {q.max_score}",
+        points,
+        q.max_score,
+        tuple(band.low for band in q.bands[1:]),
+        named_bands=tuple((b.low, b.high, b.label) for b in q.bands),
+        better=TREND_BETTER[instrument.value],
     )
 
 
@@ -297,84 +372,24 @@ def _trend_charts(patient_id: str, ctx) -> dict:
         for i, rs in data.scores.items()
     }
     pictures = {
-        "mood": charts.line_chart("c-mood", "Mood, 0 to 10", mood, 10),
-        "craving": charts.line_chart("c-craving", "Craving, 0 to 10", craving, 10),
-        "sleep": charts.line_chart("c-sleep", "Hours of sleep", sleep, 12),
-        "phq9": charts.line_chart(
-            "c-phq9",
-            "PHQ-9 score, 0 to 27",
-            score_points[Instrument.PHQ9],
-            27,
-            (5, 10, 15, 20),
-        ),
-        "gad7": charts.line_chart(
-            "c-gad7",
-            "GAD-7 score, 0 to 21",
-            score_points[Instrument.GAD7],
-            21,
-            (5, 10, 15),
-        ),
+        key: charts.line_chart(
+            f"c-{key}", title, points, y_max, better=TREND_BETTER[key]
+        )
+        for key, title, points, y_max in (
+            ("mood", "Mood, 0 to 10", mood, 10),
+            ("craving", "Craving, 0 to 10", craving, 10),
+            ("sleep", "Hours of sleep", sleep, 12),
+        )
     }
+    for instrument in (Instrument.PHQ9, Instrument.GAD7):
+        pictures[instrument.value] = _score_chart(instrument, score_points[instrument])
     return {
         "pictures": pictures,
+        "better": TREND_BETTER,
         "data": data,
         "ctx": ctx,
         "questionnaires": QUESTIONNAIRES,
     }
-
-
-@bp.route("/safety-plan", methods=["GET", "POST"])
-@requires(Permission.PATIENT_SELF)
-def safety_plan():
-    """The patient's own safety plan, written with their clinician."""
-    actor = current_actor()
-    return _safety_plan_page(actor, actor, url_for("checkins.safety_plan"))
-
-
-def _safety_plan_page(actor, patient, action_url):
-    plan = _safety_plan(patient.id)
-    form = SafetyPlanForm(
-        data=(plan.sections | {"version": plan.version})
-        if plan and request.method == "GET"
-        else None
-    )
-    conflict = None
-    if form.validate_on_submit():
-        try:
-            plan = save_safety_plan(actor, patient, plan, form)
-        except StaleDataError:
-            db.session.rollback()
-            conflict = _safety_plan(patient.id)
-        else:
-            return redirect(action_url + "?saved=1", code=303)
-    if request.method == "GET":
-        audit("read", "safety_plan", patient_id=patient.id)
-    return render_template(
-        "checkins/safety_plan.html",
-        form=form,
-        plan=plan,
-        sections=SAFETY_PLAN_SECTIONS,
-        action_url=action_url,
-        conflict=conflict,
-        person=patient if actor.is_staff else None,
-    )
-
-
-def save_safety_plan(actor, patient, plan, form) -> SafetyPlan:
-    """Save every section; a plan changed by someone else meanwhile conflicts."""
-    if plan is None:
-        plan = SafetyPlan(patient_id=patient.id, sections={})
-        db.session.add(plan)
-    elif form.version.data != plan.version:
-        raise StaleDataError("changed since it was opened")
-    plan.sections = {
-        key: (form[key].data or "").strip() for key, _l, _h in SAFETY_PLAN_SECTIONS
-    }
-    plan.updated_by_id = actor.id
-    plan.updated_at = services.utcnow()
-    db.session.flush()
-    audit("update", "safety_plan", patient_id=patient.id, object_id=plan.id)
-    return plan
 
 
 # ---- staff ---------------------------------------------------------------------------
@@ -392,123 +407,3 @@ def staff_trends(patient_id: str):
     return render_template(
         "checkins/trends.html", **_trend_charts(person.id, ctx), person=person
     )
-
-
-@bp.route("/staff/patients/<patient_id>/safety-plan", methods=["GET", "POST"])
-@requires(Permission.CHECKINS_READ)
-def staff_safety_plan(patient_id: str):
-    """Edit a patient's safety plan together with them."""
-    person = load_patient_or_404(patient_id, "safety_plan")
-    return _safety_plan_page(
-        current_actor(),
-        person,
-        url_for("checkins.staff_safety_plan", patient_id=person.id),
-    )
-
-
-@bp.route("/staff/flags")
-@requires(Permission.RISK_HANDLE)
-def flags():
-    """Unresolved risk alerts in my programs, oldest first."""
-    actor = current_actor()
-    program_ids = [p.id for p in programs_of(actor)]
-    rows = [
-        f
-        for f in db.session.scalars(
-            select(RiskFlag)
-            .where(
-                RiskFlag.program_id.in_(program_ids),
-                RiskFlag.status != FlagStatus.RESOLVED,
-            )
-            .order_by(RiskFlag.opened_at)
-        )
-        if _may_handle(actor, f)
-    ]
-    for flag in rows:
-        audit("read", "risk_flag", patient_id=flag.patient_id, object_id=flag.id)
-    names = _names({f.patient_id for f in rows})
-    return render_template("checkins/flags.html", flags=rows, names=names)
-
-
-def _names(ids) -> dict:
-    from portal.blueprints.auth.models import User
-
-    if not ids:
-        return {}
-    return dict(
-        db.session.execute(
-            select(User.id, User.display_name).where(User.id.in_(ids))
-        ).all()
-    )
-
-
-def _may_handle(actor, flag: RiskFlag) -> bool:
-    """The patient's circle, or the people this program pages for risk."""
-    settings = escalation.settings_for(flag.program_id)
-    paged = {settings.on_call_id, settings.backup_id, settings.after_hours_id}
-    in_program = flag.program_id in {p.id for p in programs_of(actor)}
-    return in_program and (actor.id in paged or can_see_patient(actor, flag.patient_id))
-
-
-def _load_flag_or_404(flag_id: str) -> RiskFlag:
-    flag = db.session.get(RiskFlag, flag_id) if len(flag_id) == 36 else None
-    if flag is None or not _may_handle(current_actor(), flag):
-        audit(
-            "read",
-            "risk_flag",
-            patient_id=flag.patient_id if flag else None,
-            outcome=Outcome.DENIED,
-        )
-        abort(404)
-    return flag
-
-
-@bp.route("/staff/flags/<flag_id>", methods=["GET", "POST"])
-@requires(Permission.RISK_HANDLE)
-def flag(flag_id: str):
-    """One alert: who was told, when, and the steps: acknowledge, assess, resolve."""
-    risk_flag = _load_flag_or_404(flag_id)
-    actor, error = current_actor(), None
-    assess_form, resolve_form = (
-        AssessForm(prefix="assess"),
-        ResolveForm(prefix="resolve"),
-    )
-    step = request.form.get("step") if request.method == "POST" else None
-    try:
-        if step == "acknowledge":
-            escalation.acknowledge_flag(actor, risk_flag)
-        elif step == "assess" and assess_form.validate_on_submit():
-            escalation.assess_flag(
-                actor,
-                risk_flag,
-                RiskLevel(assess_form.risk_level.data),
-                assess_form.plan.data,
-                assess_form.note.data or "",
-            )
-        elif step == "resolve" and resolve_form.validate_on_submit():
-            escalation.resolve_flag(actor, risk_flag, resolve_form.note.data)
-    except escalation.FlagStepError as problem:
-        error = str(problem)
-    if step and error is None and not (assess_form.errors or resolve_form.errors):
-        return redirect(url_for("checkins.flag", flag_id=risk_flag.id), code=303)
-    audit("read", "risk_flag", patient_id=risk_flag.patient_id, object_id=risk_flag.id)
-    events = db.session.scalars(
-        select(RiskFlagEvent)
-        .where(RiskFlagEvent.flag_id == risk_flag.id)
-        .order_by(RiskFlagEvent.at)
-    ).all()
-    names = _names(
-        {risk_flag.patient_id}
-        | {e.recipient_id for e in events if e.recipient_id}
-        | {e.actor_id for e in events if e.actor_id}
-    )
-    return render_template(
-        "checkins/flag.html",
-        flag=risk_flag,
-        events=events,
-        names=names,
-        assess_form=assess_form,
-        resolve_form=resolve_form,
-        error=error,
-        FlagStatus=FlagStatus,
-    ), 422 if error else 200

@@ -19,14 +19,14 @@ from functools import cache
 from sqlalchemy import and_, bindparam, exists, false, func, or_, select, true
 from sqlalchemy.orm import aliased
 
-from portal.blueprints.auth.models import Role, User
+from portal.blueprints.auth.models import User
 from portal.blueprints.messages.models import (
     MessageConsent,
     MessageThread,
     PeerAvailability,
     ThreadRead,
 )
-from portal.blueprints.staff.models import (
+from portal.blueprints.programs.models import (
     AccessGrant,
     CareTeamAssignment,
     Enrollment,
@@ -35,6 +35,7 @@ from portal.blueprints.staff.models import (
     TeamRole,
 )
 from portal.db import utcnow
+from portal.security import Role
 
 CLINICIANS = frozenset({Role.THERAPIST, Role.PRESCRIBER, Role.NURSE, Role.DIRECTOR})
 
@@ -46,10 +47,6 @@ def actor_param():
 def params(actor: User, **more) -> dict:
     """The bound values of these statements for one actor."""
     return {"actor_id": actor.id, "now": utcnow(), **more}
-
-
-def looks_like_id(value: str | None) -> bool:
-    return bool(value) and len(value) == 36 and value.count("-") == 4
 
 
 def my_read():

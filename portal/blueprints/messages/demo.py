@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from portal.blueprints.auth.models import Role, User
+from portal.blueprints.auth.models import User
 from portal.blueprints.messages.models import (
     ContactKind,
     Message,
@@ -15,8 +15,9 @@ from portal.blueprints.messages.models import (
     PeerContact,
     ThreadRead,
 )
-from portal.blueprints.staff.models import Program, StaffMembership
+from portal.blueprints.programs.models import Program, StaffMembership
 from portal.db import new_id, utcnow
+from portal.security import Role
 
 SECOND_PEER = ("peer2@demo.test", "Nia Okafor")
 

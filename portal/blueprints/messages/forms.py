@@ -3,7 +3,6 @@ and the crisis phrase list."""
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     HiddenField,
@@ -23,6 +22,8 @@ from wtforms.validators import (
 
 from portal.blueprints.messages.models import MAX_MESSAGE_LENGTH, ContactKind
 from portal.blueprints.messages.text import clean_body
+from portal.dates import date_in_range
+from portal.forms import PortalForm
 
 MAX_PHRASES, MAX_PHRASE_LENGTH = 200, 80
 CONTACT_KINDS = [
@@ -32,7 +33,7 @@ CONTACT_KINDS = [
 ]
 
 
-class MessageForm(FlaskForm):
+class MessageForm(PortalForm):
     body = TextAreaField(
         "Your message",
         validators=[
@@ -52,7 +53,7 @@ class MessageForm(FlaskForm):
             raise ValidationError("Write a message first.")
 
 
-class FlagForm(FlaskForm):
+class FlagForm(PortalForm):
     note = TextAreaField(
         "What should the clinician know?",
         validators=[
@@ -64,7 +65,7 @@ class FlagForm(FlaskForm):
     )
 
 
-class HandledForm(FlaskForm):
+class HandledForm(PortalForm):
     note = TextAreaField(
         "What did you do?",
         validators=[
@@ -74,9 +75,10 @@ class HandledForm(FlaskForm):
     )
 
 
-class ContactForm(FlaskForm):
+class ContactForm(PortalForm):
     contact_on = DateField(
-        "Date", validators=[InputRequired("Enter the date of the contact.")]
+        "Date",
+        validators=[InputRequired("Enter the date of the contact."), date_in_range],
     )
     minutes = IntegerField(
         "Minutes",
@@ -99,7 +101,7 @@ class ContactForm(FlaskForm):
     )
 
 
-class AwayForm(FlaskForm):
+class AwayForm(PortalForm):
     status = RadioField(
         "Are you away?",
         choices=[("here", "I am here"), ("away", "I am away")],
@@ -113,15 +115,15 @@ class AwayForm(FlaskForm):
     )
 
 
-class StartForm(FlaskForm):
+class StartForm(PortalForm):
     patient_id = HiddenField(validators=[DataRequired()])
 
 
-class SharingForm(FlaskForm):
+class SharingForm(PortalForm):
     """Only the CSRF token: the choices are the `share` checkboxes of the page."""
 
 
-class PhrasesForm(FlaskForm):
+class PhrasesForm(PortalForm):
     phrases = TextAreaField(
         "Crisis phrases, one per line",
         validators=[Length(max=MAX_PHRASES * (MAX_PHRASE_LENGTH + 1))],

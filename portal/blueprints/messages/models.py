@@ -19,8 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.blueprints.auth.models import str_enum
-from portal.db import Base, Timestamps, UUIDPk, utcnow
+from portal.db import Base, Timestamps, UUIDPk, str_enum, utcnow
 
 MAX_MESSAGE_LENGTH = 4000
 PEER_SUPPORT_HCPCS = "H0038"  # peer support services, per 15 minutes

@@ -1,7 +1,7 @@
 """Threads and messages: load what a person may read, the "anything new?" check, a page
 of the conversation, read state, sending, after-hours outlook, flags for a clinician,
 peer-support contacts, consents and the crisis phrase list. Services add and flush;
-the request commits. (Who answers, coverage and the inbox: caseload.py.)"""
+the request commits. (Who answers, coverage and the inbox: inbox.py.)"""
 
 from __future__ import annotations
 
@@ -15,17 +15,17 @@ from sqlalchemy import (
     bindparam,
     func,
     literal,
+    null,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import db
 from portal.audit import audit
-from portal.blueprints.auth.models import Role, User
-from portal.blueprints.messages import access, caseload
+from portal.blueprints.auth.models import User
+from portal.blueprints.messages import access, inbox
 from portal.blueprints.messages.models import (
     ContactKind,
     CrisisPhraseList,
@@ -42,8 +42,8 @@ from portal.blueprints.messages.text import (
     clean_phrases,
     find_crisis_phrases,
 )
-from portal.blueprints.schedule.services import PatientContext
-from portal.blueprints.staff.models import (
+from portal.blueprints.programs.context import PatientContext
+from portal.blueprints.programs.models import (
     CareTeamAssignment,
     Enrollment,
     EnrollmentStatus,
@@ -51,15 +51,12 @@ from portal.blueprints.staff.models import (
     StaffMembership,
     TeamRole,
 )
-from portal.db import UTCDateTime, new_id, utcnow
+from portal.blueprints.safety.services import open_flag_status
+from portal.db import UTCDateTime, is_id, new_id, utcnow
 from portal.hours import is_open, next_opening
+from portal.security import Role
 
 PAGE_SIZE = 50  # messages on one page; older ones are a link away
-
-
-def _upsert(model):
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
 # ---- loading a thread the actor may read ---------------------------------------------
@@ -109,6 +106,10 @@ def _thread_statement(role: Role):
             access.my_read(),
             others_read_total(),
             _seen(role),
+            # staff only: that a safety alert is open, and whether someone has it
+            null()
+            if role is Role.PATIENT
+            else open_flag_status(MessageThread.patient_id),
         )
         .join(patient, patient.id == MessageThread.patient_id)
         .outerjoin(Enrollment, current)
@@ -128,6 +129,7 @@ class LoadedThread:
     my_read_seq: int
     others_read_total: int
     seen_seq: int
+    safety_alert: str | None = None  # for staff: the open flag's status, no content
 
     @property
     def etag(self) -> str:
@@ -140,19 +142,21 @@ def make_etag(last_seq: int, others_read_total: int) -> str:
 
 def load_thread(actor: User, thread_id: str) -> LoadedThread | None:
     """The thread if the actor may read it, else None (the view answers 404)."""
-    if not access.looks_like_id(thread_id):
+    if not is_id(thread_id):
         return None
     row = db.session.execute(
         _thread_statement(actor.role), access.params(actor, thread_id=thread_id)
     ).first()
     if row is None:
         return None
-    thread, name, enrollment, my_read, others, seen = row
+    thread, name, enrollment, my_read, others, seen, safety_alert = row
     ctx = None
     if enrollment is not None:
         program = enrollment.program
         ctx = PatientContext(enrollment, program, ZoneInfo(program.timezone))
-    return LoadedThread(thread, name, ctx, my_read or 0, others or 0, seen or 0)
+    return LoadedThread(
+        thread, name, ctx, my_read or 0, others or 0, seen or 0, safety_alert
+    )
 
 
 def own_thread_id(patient: User) -> str | None:
@@ -164,7 +168,7 @@ def own_thread_id(patient: User) -> str | None:
 def open_thread(patient_id: str) -> MessageThread:
     """The patient's thread, made the first time anyone writes in it."""
     db.session.execute(
-        _upsert(MessageThread)
+        db.upsert(MessageThread)
         .values(id=new_id(), patient_id=patient_id, last_seq=0, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["patient_id"])
     )
@@ -176,22 +180,14 @@ def open_thread(patient_id: str) -> MessageThread:
 # ---- the "anything new?" check: one query --------------------------------------------
 
 
-@cache
-def _poll_statement(role: Role):
-    return select(MessageThread.last_seq, others_read_total()).where(
-        MessageThread.id == bindparam("thread_id"), access.may_read(role)
-    )
-
-
 def poll_version(actor: User, thread_id: str) -> tuple[int, int] | None:
     """(last message number, others' read total) when the actor may read the thread."""
-    if not access.looks_like_id(thread_id):
+    if not is_id(thread_id):
         return None
-    params = {"actor_id": actor.id, "thread_id": thread_id}
-    if access.needs_now(actor.role):
-        params["now"] = utcnow()
-    # On the connection: a plain row, none of the ORM's result machinery (half the CPU).
-    row = db.session.connection().execute(_poll_statement(actor.role), params).first()
+    statement = select(MessageThread.last_seq, others_read_total()).where(
+        MessageThread.id == thread_id, access.may_read(actor.role)
+    )
+    row = db.session.execute(statement, access.params(actor)).first()
     return (row[0], row[1] or 0) if row is not None else None
 
 
@@ -274,7 +270,7 @@ def _range(shown: list[ShownMessage]) -> str:
 def mark_read(viewer: User, thread: MessageThread, seq: int) -> None:
     """Move the viewer's read pointer forward to `seq` (never back)."""
     now = utcnow()
-    statement = _upsert(ThreadRead).values(
+    statement = db.upsert(ThreadRead).values(
         thread_id=thread.id, user_id=viewer.id, last_read_seq=seq, read_at=now
     )
     db.session.execute(
@@ -385,8 +381,8 @@ def _tell_the_other_side(
 ) -> None:
     """A notification to whoever answers; one per unread stretch, not per message."""
     if author.role is Role.PATIENT:
-        readers = caseload.readers_of(thread.patient_id)
-        recipients = caseload.responsible_peer_ids(
+        readers = inbox.readers_of(thread.patient_id)
+        recipients = inbox.responsible_peer_ids(
             readers, program.id if program else None
         )
     else:
@@ -426,7 +422,7 @@ def _notify(recipient_id: str, thread: MessageThread, dedupe_key: str) -> None:
 def _crisis_language(
     patient: User, thread: MessageThread, message: Message, program: Program
 ) -> None:
-    from portal.blueprints.checkins.escalation import record_positive
+    from portal.blueprints.safety.escalation import record_positive
 
     raise_flag(thread, FlagReason.CRISIS_LANGUAGE, program, message_id=message.id)
     record_positive(patient, program, "message", message.id)
@@ -552,7 +548,7 @@ def recent_contacts(patient_id: str, limit: int = 10) -> list[PeerContact]:
 # ---- consent -------------------------------------------------------------------------
 
 
-def save_consents(patient: User, readers: caseload.Readers, chosen: set[str]) -> int:
+def save_consents(patient: User, readers: inbox.Readers, chosen: set[str]) -> int:
     """Let in the chosen members of the care team and withdraw the rest; returns how
     many changed. Only current care-team members other than the peer can be chosen."""
     allowed = {m.staff_id for m in readers.others}

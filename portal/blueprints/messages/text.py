@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
+from portal.text import remove_hidden_characters
+
 DEFAULT_CRISIS_PHRASES = (
     "kill myself",
     "killing myself",
@@ -29,20 +31,13 @@ DEFAULT_CRISIS_PHRASES = (
     "overdose on purpose",
 )
 
-# Characters that can disguise text (bidirectional overrides, zero-width joiners) and
-# control characters other than line breaks and tabs: removed before a message is kept.
-_INVISIBLE = re.compile(
-    "[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u2069\ufeff]"
-)
 _URL = re.compile(r"\bhttps?://[^\s<>\"'`]+", re.IGNORECASE)
 _TRAILING = ".,;:!?'\")]}>"
 
 
 def clean_body(raw: str) -> str:
     """Line breaks made uniform, hidden characters removed, ends trimmed."""
-    text = raw.replace("\r\n", "\n").replace("\r", "\n")
-    return _INVISIBLE.sub("", text).strip()
+    return remove_hidden_characters(raw).strip()
 
 
 def linkify(text: str) -> Markup:

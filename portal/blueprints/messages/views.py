@@ -21,8 +21,8 @@ from sqlalchemy import select
 
 from portal import db
 from portal.audit import Outcome, audit
-from portal.blueprints.auth.models import Role, User
-from portal.blueprints.messages import access, caseload, services
+from portal.blueprints.auth.models import User
+from portal.blueprints.messages import inbox, services
 from portal.blueprints.messages.forms import (
     AwayForm,
     ContactForm,
@@ -35,9 +35,10 @@ from portal.blueprints.messages.forms import (
 )
 from portal.blueprints.messages.models import ContactKind, FlagReason
 from portal.blueprints.messages.text import linkify
-from portal.blueprints.schedule.services import load_patient_context
-from portal.db import utcnow
-from portal.security import Permission, current_actor, has_permission, requires
+from portal.blueprints.programs.context import load_patient_context
+from portal.db import is_id, utcnow
+from portal.rendering import refused_status, render_page, wants_fragment
+from portal.security import Permission, Role, current_actor, has_permission, requires
 
 bp = Blueprint("messages", __name__)
 
@@ -69,11 +70,12 @@ def waited(since: datetime) -> str:
 
 @bp.app_context_processor
 def navigation_counts():
-    """`unread_messages()` for the navigation. It runs the bell's count in the same
-    query, so the header costs one query for both."""
+    """`unread_messages()` for the navigation. It runs the bell's count (and, for
+    clinicians, the menu's count of open alerts) in the same query, so the header costs
+    one query for all."""
 
     def unread_messages() -> int:
-        actor = g.get("actor")
+        actor = current_actor()
         if actor is None:
             return 0
         if "unread_messages" not in g:
@@ -84,23 +86,13 @@ def navigation_counts():
 
 
 def _count_for_header(actor: User) -> int:
-    counts = caseload.header_counts(actor)
+    counts = inbox.header_counts(actor)
     if counts is None:
         return 0
     g.setdefault("unread_notifications", counts[0])
+    if counts[2] is not None:
+        g.setdefault("open_alerts", counts[2])
     return counts[1]
-
-
-def _wants_fragment() -> bool:
-    """htmx asks for part of a page; a boosted link or form gets the whole page."""
-    return bool(request.headers.get("HX-Request")) and not request.headers.get(
-        "HX-Boosted"
-    )
-
-
-def _invalid() -> int:
-    """htmx swaps only 2xx answers: a form with mistakes is 200 to htmx, else 422."""
-    return 200 if request.headers.get("HX-Request") else 422
 
 
 def _load_or_404(thread_id: str) -> services.LoadedThread:
@@ -112,7 +104,7 @@ def _load_or_404(thread_id: str) -> services.LoadedThread:
 
 def _denied(thread_id: str, detail: str | None = None):
     """Audit a refused thread (its id only when it is one) and answer 404."""
-    known = thread_id if access.looks_like_id(thread_id) else None
+    known = thread_id if is_id(thread_id) else None
     audit("read", "message", object_id=known, outcome=Outcome.DENIED, detail=detail)
     abort(404)
 
@@ -144,7 +136,7 @@ def index():
             session["message_crisis"] = thread.id
         return redirect(url_for("messages.thread", thread_id=thread.id), code=303)
     audit("read", "message", patient_id=actor.id, detail="no messages yet")
-    status = 200 if request.method == "GET" else _invalid()
+    status = 200 if request.method == "GET" else refused_status()
     return render_template(
         "messages/thread.html",
         **_patient_page(actor, ctx, None, form),
@@ -156,7 +148,7 @@ def _start_conversation(actor: User):
     if not form.validate_on_submit():
         abort(404)
     patient_id = form.patient_id.data
-    if not caseload.may_start(actor, patient_id):
+    if not inbox.may_start(actor, patient_id):
         audit("create", "message", patient_id=None, outcome=Outcome.DENIED)
         abort(404)
     thread = services.open_thread(patient_id)
@@ -177,7 +169,7 @@ def thread(thread_id: str):
             sent = services.send_message(
                 actor, loaded.thread, form.body.data, loaded.ctx
             )
-            if not _wants_fragment():
+            if not wants_fragment():
                 if sent.crisis_phrases:  # shown after the redirect; nothing in the URL
                     session["message_crisis"] = thread_id
                 return redirect(
@@ -193,10 +185,12 @@ def thread(thread_id: str):
     if before is None and loaded.thread.last_seq > loaded.my_read_seq:
         services.mark_read(actor, loaded.thread, loaded.thread.last_seq)
     page = _thread_page(actor, loaded, conversation, form, crisis)
-    template = (
-        "messages/_conversation.html" if _wants_fragment() else "messages/thread.html"
+    return render_page(
+        "messages/thread.html",
+        "messages/_conversation.html",
+        refused_status() if form.errors else 200,
+        **page,
     )
-    return render_template(template, **page), _invalid() if form.errors else 200
 
 
 def _crisis_to_show(thread_id: str) -> bool:
@@ -230,7 +224,7 @@ def _thread_page(actor, loaded, conversation, form, crisis: bool = False) -> dic
 
 
 def _patient_page(actor, ctx, loaded, form) -> dict:
-    readers = caseload.readers_of(actor.id)
+    readers = inbox.readers_of(actor.id)
     return {
         "loaded": loaded,
         "ctx": ctx,
@@ -252,7 +246,7 @@ def _staff_page(actor, loaded, form) -> dict:
         "loaded": loaded,
         "ctx": loaded.ctx,
         "form": form,
-        "readers": caseload.readers_of(thread.patient_id),
+        "readers": inbox.readers_of(thread.patient_id),
         "outlook": None,
         "flags": flags,
         "flag_form": FlagForm(formdata=None, prefix="flag"),
@@ -279,7 +273,7 @@ def _contact_form(from_request: bool = True) -> ContactForm:
 
 
 def _safety_plan(patient_id: str):
-    from portal.blueprints.checkins.models import SafetyPlan
+    from portal.blueprints.safety.models import SafetyPlan
 
     return db.session.scalar(
         select(SafetyPlan).where(SafetyPlan.patient_id == patient_id)
@@ -335,7 +329,6 @@ def _changes(actor: User, thread_id: str, etag: str):
             latest=latest,
             replace_all=replace_all,
             etag=services.make_etag(last, loaded.others_read_total),
-            viewer=actor,
             is_patient=actor.role is Role.PATIENT,
         )
     )
@@ -347,21 +340,20 @@ def _changes(actor: User, thread_id: str, etag: str):
 
 
 def _inbox(actor: User, oob: bool = False):
-    rows = caseload.inbox(actor)
+    rows = inbox.inbox(actor)
     page = {
         "oob": oob,
-        "etag": caseload.inbox_version(actor),
+        "etag": inbox.inbox_version(actor),
         "rows": rows,
-        "startable": caseload.startable(actor),
-        "availability": caseload.availability_of(actor)
+        "startable": inbox.startable(actor),
+        "availability": inbox.availability_of(actor)
         if actor.role is Role.PEER
         else None,
-        "covering_for": caseload.covering_for(actor),
+        "covering_for": inbox.covering_for(actor),
     }
-    template = (
-        "messages/_inbox.html" if oob or _wants_fragment() else "messages/inbox.html"
-    )
-    return render_template(template, **page)
+    if oob:  # the inbox's "anything new?" answer: swapped in out of band
+        return render_template("messages/_inbox.html", **page)
+    return render_page("messages/inbox.html", "messages/_inbox.html", **page)
 
 
 @bp.route("/messages/inbox/updates")
@@ -371,7 +363,7 @@ def inbox_updates():
     (swapped in out of band)."""
     session.passive = True  # a poll is not activity: the idle timeout still applies
     actor = current_actor()
-    etag = caseload.inbox_version(actor)
+    etag = inbox.inbox_version(actor)
     if request.if_none_match.contains(etag):
         response = make_response("", 304)
     else:
@@ -443,7 +435,7 @@ def contacts(thread_id: str):
 def _staff_form_error(actor, loaded, **forms):
     conversation = services.conversation(actor, loaded)
     page = _thread_page(actor, loaded, conversation, MessageForm(formdata=None))
-    return render_template("messages/thread.html", **(page | forms)), _invalid()
+    return render_template("messages/thread.html", **(page | forms)), refused_status()
 
 
 # ---- patients: who can read ----------------------------------------------------------
@@ -454,7 +446,7 @@ def _staff_form_error(actor, loaded, **forms):
 def sharing():
     """Choose which members of the care team may read and write in the conversation."""
     actor = current_actor()
-    readers = caseload.readers_of(actor.id)
+    readers = inbox.readers_of(actor.id)
     form = SharingForm()
     if form.validate_on_submit():
         chosen = set(request.form.getlist("share"))
@@ -477,8 +469,8 @@ def sharing():
 def away():
     """Set yourself away, and choose the peer who covers your patients' messages."""
     actor = current_actor()
-    row = caseload.availability_of(actor)
-    choices = caseload.cover_choices(actor)
+    row = inbox.availability_of(actor)
+    choices = inbox.cover_choices(actor)
     form = AwayForm(
         data={"status": "away" if row.away else "here", "covering_id": row.covering_id}
         if request.method == "GET"
@@ -490,14 +482,14 @@ def away():
     error = None
     if form.validate_on_submit():
         try:
-            caseload.set_away(
+            inbox.set_away(
                 actor, form.status.data == "away", form.covering_id.data or None
             )
-        except caseload.CoverError as problem:
+        except inbox.CoverError as problem:
             error = str(problem)
         else:
             return redirect(url_for("messages.index"), code=303)
-    status = 200 if request.method == "GET" else _invalid()
+    status = 200 if request.method == "GET" else refused_status()
     return render_template(
         "messages/away.html", form=form, error=error, availability=row
     ), status
@@ -510,7 +502,7 @@ def away():
 @requires(Permission.MESSAGES_CLINICAL)
 def phrases():
     """The program's crisis phrases: read them, change them."""
-    from portal.blueprints.staff.services import programs_of
+    from portal.blueprints.programs.access import programs_of
 
     actor = current_actor()
     programs = programs_of(actor)
@@ -536,7 +528,7 @@ def phrases():
         if saved_row and saved_row.updated_by_id
         else None
     )
-    status = 200 if request.method == "GET" else _invalid()
+    status = 200 if request.method == "GET" else refused_status()
     return render_template(
         "messages/phrases.html",
         form=form,

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from portal.blueprints.auth.models import Role, User
+from portal.blueprints.auth.models import User
 from portal.blueprints.needs.models import (
     EventKind,
+    HelpAnswer,
     HousingSituation,
     Need,
     NeedEvent,
@@ -25,8 +26,9 @@ from portal.blueprints.needs.models import (
     Urgency,
 )
 from portal.blueprints.needs.sla import DEFAULT_RULES, Clock, Rule, deadlines
-from portal.blueprints.staff.models import Enrollment, Program, StaffMembership
+from portal.blueprints.programs.models import Enrollment, Program, StaffMembership
 from portal.db import new_id, utcnow
+from portal.security import Role
 
 
 def _need(program, patient, owner, kind, asked, **values) -> Need:
@@ -63,7 +65,9 @@ def _need(program, patient, owner, kind, asked, **values) -> Need:
 
 def create_demo_needs(session: Session, program: Program, users: dict, patients):
     """A handful of realistic requests: a ride booked, rent help under way, food
-    help nobody has taken yet (overdue), a phone arranged and closed."""
+    help nobody has taken yet (overdue), a phone arranged and closed, and last
+    week's ride, done, with what was arranged in words for the patient (who has
+    not yet said whether they got the help)."""
     tz = ZoneInfo(program.timezone)
     cm = users["casemanager@demo.test"]
     now = utcnow()
@@ -125,9 +129,33 @@ def create_demo_needs(session: Session, program: Program, users: dict, patients)
         closed_at=now - timedelta(days=5),
         outcome=NeedOutcome.ARRANGED,
         outcome_note="Lifeline phone approved and picked up.",
+        patient_outcome_note="Your new phone is ready at the front desk. Bring an ID.",
+        help_received=HelpAnswer.YES,
+        help_received_at=now - timedelta(days=4),
         details="My phone was stolen. I miss calls from the program.",
     )
-    session.add_all([ride, rent, food, phone])
+    last_week = now - timedelta(days=9)
+    past_ride = _need(
+        program,
+        jordan,
+        cm,
+        NeedKind.TRANSPORT,
+        last_week,
+        category=SdohCategory.TRANSPORTATION,
+        urgency=Urgency.URGENT,
+        status=TaskStatus.COMPLETED,
+        ride_at=last_week + timedelta(days=2),
+        pickup="418 Maple Avenue, Apt 2",
+        destination="The program",
+        first_contact_at=last_week + timedelta(hours=2),
+        closed_at=last_week + timedelta(hours=5),
+        outcome=NeedOutcome.ARRANGED,
+        outcome_note="County van, trip 44-1187. Billed to the transport grant.",
+        patient_outcome_note="Pickup Thu 7:45 AM, white van. The driver, Luis, "
+        "calls when he is outside.",
+        details="My car broke down.",
+    )
+    session.add_all([ride, rent, food, phone, past_ride])
     session.flush()
     for need, events in (
         (
@@ -215,6 +243,38 @@ def create_demo_needs(session: Session, program: Program, users: dict, patients)
                     {"to_status": TaskStatus.REQUESTED},
                     True,
                     72,
+                ),
+            ],
+        ),
+        (
+            past_ride,
+            [
+                (
+                    EventKind.CREATED,
+                    jordan,
+                    {"to_status": TaskStatus.REQUESTED},
+                    True,
+                    216,
+                ),
+                (
+                    EventKind.STATUS,
+                    cm,
+                    {
+                        "from_status": TaskStatus.REQUESTED,
+                        "to_status": TaskStatus.ACCEPTED,
+                    },
+                    True,
+                    214,
+                ),
+                (
+                    EventKind.STATUS,
+                    cm,
+                    {
+                        "from_status": TaskStatus.ACCEPTED,
+                        "to_status": TaskStatus.COMPLETED,
+                    },
+                    True,
+                    211,
                 ),
             ],
         ),

@@ -3,7 +3,6 @@ the case manager's update and reassign forms; response-time rules; time away."""
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -24,12 +23,15 @@ from wtforms.validators import (
 )
 
 from portal.blueprints.needs.models import (
+    HelpAnswer,
     HousingSituation,
     NeedOutcome,
     OtherNeed,
     TaskStatus,
     Urgency,
 )
+from portal.dates import date_in_range
+from portal.forms import PortalForm
 
 URGENCY_CHOICES = [
     (str(int(Urgency.URGENT)), "Today or tomorrow"),
@@ -105,7 +107,7 @@ def _text(max_len: int, message: str | None = None) -> list:
     return [*checks, Length(max=max_len, message=too_long)]
 
 
-class RideForm(FlaskForm):
+class RideForm(PortalForm):
     ride_date = DateField(
         "What day do you need the ride?",
         validators=[InputRequired("Choose the day.")],
@@ -142,7 +144,7 @@ class RideForm(FlaskForm):
     )
 
 
-class HousingForm(FlaskForm):
+class HousingForm(PortalForm):
     situation = RadioField(
         "Where are you living now?",
         choices=HOUSING_CHOICES,
@@ -160,7 +162,7 @@ class HousingForm(FlaskForm):
     )
 
 
-class OtherForm(FlaskForm):
+class OtherForm(PortalForm):
     need = RadioField(
         "What do you need help with?",
         choices=OTHER_CHOICES,
@@ -178,7 +180,7 @@ class OtherForm(FlaskForm):
     )
 
 
-class AddInfoForm(FlaskForm):
+class AddInfoForm(PortalForm):
     text = TextAreaField(
         "Add something to your request",
         validators=_text(LONG, "Write what you want to add."),
@@ -186,7 +188,7 @@ class AddInfoForm(FlaskForm):
     )
 
 
-class CancelForm(FlaskForm):
+class CancelForm(PortalForm):
     reason = RadioField(
         "Why are you cancelling?",
         choices=CANCEL_CHOICES,
@@ -194,7 +196,27 @@ class CancelForm(FlaskForm):
     )
 
 
-class UpdateForm(FlaskForm):
+HELP_CHOICES = [
+    (HelpAnswer.YES.value, "Yes"),
+    (HelpAnswer.PARTLY.value, "Partly"),
+    (HelpAnswer.NO.value, "No"),
+]
+HELP_LABELS = {
+    HelpAnswer.YES: "Yes, I got the help.",
+    HelpAnswer.PARTLY: "I got part of the help.",
+    HelpAnswer.NO: "No, I did not get the help.",
+}
+
+
+class HelpAnswerForm(PortalForm):
+    answer = RadioField(
+        "Did you get the help?",
+        choices=HELP_CHOICES,
+        validators=[InputRequired("Choose yes, partly or no.")],
+    )
+
+
+class UpdateForm(PortalForm):
     version = IntegerField(validators=[InputRequired("Reload the page.")])
     status = SelectField("Status", validators=[InputRequired("Choose a status.")])
     reason = StringField(
@@ -219,12 +241,18 @@ class UpdateForm(FlaskForm):
         description="Needed for completed and failed.",
     )
     outcome_note = TextAreaField(
-        "What was arranged (optional)",
+        "Outcome note for the record (optional)",
         validators=_text(LONG),
+    )
+    patient_outcome_note = TextAreaField(
+        "What was arranged, for the patient (they see this)",
+        validators=_text(LONG),
+        description='For example "Pickup Thu 7:45 AM, white van". Shown when you '
+        "close the request.",
     )
 
 
-class ReassignForm(FlaskForm):
+class ReassignForm(PortalForm):
     version = IntegerField(validators=[InputRequired("Reload the page.")])
     to = SelectField("Give it to", validate_choice=True)
     why = StringField(
@@ -236,10 +264,10 @@ class ReassignForm(FlaskForm):
     )
 
 
-class AwayForm(FlaskForm):
+class AwayForm(PortalForm):
     back_on = DateField(
         "I am back on",
-        validators=[Optional()],
+        validators=[Optional(), date_in_range],
         description="New requests go to other case managers until then.",
     )
 
@@ -247,7 +275,7 @@ class AwayForm(FlaskForm):
 HOURS = [Optional(), NumberRange(min=1, max=999, message="1 to 999 hours.")]
 
 
-def sla_form_class(keys: list[str]) -> type[FlaskForm]:
+def sla_form_class(keys: list[str]) -> type[PortalForm]:
     """A form with a contact and a resolve field for every kind-urgency key."""
     fields = {}
     for key in keys:
@@ -262,4 +290,4 @@ def sla_form_class(keys: list[str]) -> type[FlaskForm]:
             "Resolved within (opening hours, optional)", validators=HOURS
         )
     fields["marker"] = HiddenField(default="sla")
-    return type("SlaForm", (FlaskForm,), fields)
+    return type("SlaForm", (PortalForm,), fields)

@@ -24,8 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from portal.blueprints.auth.models import str_enum
-from portal.db import Base, Timestamps, UUIDPk, utcnow
+from portal.db import Base, Timestamps, UUIDPk, str_enum, utcnow
 
 SDOH_SYSTEM = "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
 
@@ -168,6 +167,14 @@ class NeedOutcome(StrEnum):
     NO_LONGER_NEEDED = "no_longer_needed"
 
 
+class HelpAnswer(StrEnum):
+    """The patient's answer to "Did you get the help?" once a request is done."""
+
+    YES = "yes"
+    NO = "no"
+    PARTLY = "partly"
+
+
 class EventKind(StrEnum):
     CREATED = "created"
     ROUTED = "routed"
@@ -268,7 +275,12 @@ class Need(UUIDPk, Timestamps, Base):
     first_contact_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     outcome: Mapped[NeedOutcome | None] = mapped_column(str_enum(NeedOutcome, 20))
+    # for the record (the patient's copy and FHIR Task show it, the request page not)
     outcome_note: Mapped[str | None] = mapped_column(Text)
+    # what was arranged, in words for the patient ("pickup Thu 7:45 AM, white van")
+    patient_outcome_note: Mapped[str | None] = mapped_column(Text)
+    help_received: Mapped[HelpAnswer | None] = mapped_column(str_enum(HelpAnswer, 10))
+    help_received_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -10,8 +10,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from portal import db
 from portal.audit import Outcome, audit
-from portal.blueprints.needs import services
 from portal.blueprints.needs.forms import (
+    HELP_LABELS,
     HOUSING_LABELS,
     OTHER_LABELS,
     OUTCOME_LABELS,
@@ -21,6 +21,7 @@ from portal.blueprints.needs.forms import (
     AddInfoForm,
     AwayForm,
     CancelForm,
+    HelpAnswerForm,
     HousingForm,
     OtherForm,
     ReassignForm,
@@ -28,8 +29,10 @@ from portal.blueprints.needs.forms import (
     UpdateForm,
     sla_form_class,
 )
+from portal.blueprints.needs.intake import AskData, ask_for_help
 from portal.blueprints.needs.models import (
     SDOH_SYSTEM,
+    HelpAnswer,
     HousingSituation,
     NeedKind,
     NeedOutcome,
@@ -37,11 +40,33 @@ from portal.blueprints.needs.models import (
     TaskStatus,
     Urgency,
 )
-from portal.blueprints.needs.services import NeedConflict, NeedStepError
+from portal.blueprints.needs.queue import VIEWS, QueueFilter, triage_queue
+from portal.blueprints.needs.reading import (
+    NeedView,
+    hear_back_by,
+    load_need_view,
+    patient_needs,
+    timeline,
+)
+from portal.blueprints.needs.routing import away_until, program_case_managers, set_away
 from portal.blueprints.needs.sla import Rule
-from portal.blueprints.schedule.services import load_patient_context
-from portal.blueprints.staff.services import programs_of
+from portal.blueprints.needs.steps import (
+    NeedChange,
+    NeedConflict,
+    NeedStepError,
+    add_patient_info,
+    allowed_statuses,
+    answer_got_help,
+    cancel_by_patient,
+    claim_need,
+    reassign_need,
+    update_need,
+)
+from portal.blueprints.needs.targets import clock_of, save_sla_rules, sla_rules
+from portal.blueprints.programs.access import programs_of
+from portal.blueprints.programs.context import load_patient_context
 from portal.db import utcnow
+from portal.rendering import render_page
 from portal.security import Permission, current_actor, requires
 
 bp = Blueprint("needs", __name__)
@@ -65,6 +90,8 @@ def _labels() -> dict:
         "patient_status": PATIENT_STATUS,
         "other_labels": OTHER_LABELS,
         "housing_labels": HOUSING_LABELS,
+        "help_labels": HELP_LABELS,
+        "hear_back_by": hear_back_by,
         "local_time": local_time,
         "TaskStatus": TaskStatus,
         "NeedKind": NeedKind,
@@ -77,13 +104,6 @@ def local_time(moment: datetime, tz: ZoneInfo | str) -> str:
     """A moment in the program's time zone, the way people say it."""
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     return moment.astimezone(zone).strftime("%a %b %-d, %-I:%M %p")
-
-
-def _wants_fragment() -> bool:
-    """htmx asks for part of a page; a boosted link or form gets the whole page."""
-    return bool(request.headers.get("HX-Request")) and not request.headers.get(
-        "HX-Boosted"
-    )
 
 
 def _denied(data_kind: str):
@@ -106,8 +126,8 @@ def _context_or_404():
 def mine():
     """Ways to ask for help, and the patient's requests with their status."""
     ctx = _context_or_404()
-    rows = services.patient_needs(current_actor())
-    return render_template("needs/mine.html", rows=rows, tz=ctx.tz)
+    rows = patient_needs(current_actor())
+    return render_template("needs/mine.html", rows=rows, tz=ctx.tz, now=utcnow())
 
 
 @bp.route("/help/new/<slug>", methods=["GET", "POST"])
@@ -122,8 +142,13 @@ def ask(slug: str):
     if form.validate_on_submit():
         data = _ask_data(kind, form, ctx.tz)
         if data is not None:
-            need = services.ask_for_help(actor, ctx.program, data)
-            flash("Your request was sent. We will tell you when it changes.")
+            need = ask_for_help(actor, ctx.program, data)
+            by = hear_back_by(need, ctx.tz, utcnow())
+            flash(
+                f"Your request was sent. You will hear back by {by}."
+                if by
+                else "Your request was sent. We will tell you when it changes."
+            )
             return redirect(url_for("needs.patient_need", need_id=need.id), code=303)
     status = 200 if request.method == "GET" else 422
     return render_template("needs/ask.html", form=form, kind=kind, slug=slug), status
@@ -133,34 +158,20 @@ def _clean(value: str | None) -> str | None:
     return (value or "").strip() or None
 
 
-def _ask_data(kind: NeedKind, form, tz) -> services.AskData | None:
+def _ask_data(kind: NeedKind, form, tz) -> AskData | None:
     """The form's answers as a request; None (with the error on the form) when the
     ride's time is not in the next two months."""
     if kind is NeedKind.TRANSPORT:
-        ride_at = datetime.combine(form.ride_date.data, form.ride_time.data, tz)
-        days_ahead = (ride_at - utcnow()).total_seconds() / 86400
-        if not 0 < days_ahead <= MAX_RIDE_DAYS:
-            form.ride_date.errors = ["Choose a day and time in the next two months."]
-            return None
-        return services.AskData(
-            kind,
-            ride_at=ride_at,
-            pickup=_clean(form.pickup.data),
-            destination=_clean(form.destination.data),
-            wheelchair=bool(form.wheelchair.data),
-            access_needs=_clean(form.access_needs.data),
-            companions=_clean(form.companions.data),
-            details=_clean(form.details.data),
-        )
+        return _ride_data(form, tz)
     urgency = Urgency(int(form.urgency.data))
     if kind is NeedKind.HOUSING:
-        return services.AskData(
+        return AskData(
             kind,
             urgency=urgency,
             housing_situation=HousingSituation(form.situation.data),
             details=_clean(form.details.data),
         )
-    return services.AskData(
+    return AskData(
         kind,
         urgency=urgency,
         other_need=OtherNeed(form.need.data),
@@ -168,8 +179,26 @@ def _ask_data(kind: NeedKind, form, tz) -> services.AskData | None:
     )
 
 
-def _patient_view_or_404(need_id: str) -> services.NeedView:
-    view = services.load_need_view(current_actor(), need_id)
+def _ride_data(form, tz) -> AskData | None:
+    ride_at = datetime.combine(form.ride_date.data, form.ride_time.data, tz)
+    days_ahead = (ride_at - utcnow()).total_seconds() / 86400
+    if not 0 < days_ahead <= MAX_RIDE_DAYS:
+        form.ride_date.errors = ["Choose a day and time in the next two months."]
+        return None
+    return AskData(
+        NeedKind.TRANSPORT,
+        ride_at=ride_at,
+        pickup=_clean(form.pickup.data),
+        destination=_clean(form.destination.data),
+        wheelchair=bool(form.wheelchair.data),
+        access_needs=_clean(form.access_needs.data),
+        companions=_clean(form.companions.data),
+        details=_clean(form.details.data),
+    )
+
+
+def _patient_view_or_404(need_id: str) -> NeedView:
+    view = load_need_view(current_actor(), need_id)
     if view is None:
         _denied("need")
     return view
@@ -183,8 +212,8 @@ def patient_need(need_id: str):
     return _patient_page(view, AddInfoForm(), CancelForm())
 
 
-def _patient_page(view, add_form, cancel_form, error=None, status=200):
-    events = services.timeline(view.need, for_patient=True)
+def _patient_page(view, add_form, cancel_form, error=None, status=200, help_form=None):
+    events = timeline(view.need, for_patient=True)
     audit("read", "need", patient_id=view.need.patient_id, object_id=view.need.id)
     return render_template(
         "needs/patient_need.html",
@@ -192,8 +221,28 @@ def _patient_page(view, add_form, cancel_form, error=None, status=200):
         events=events,
         add_form=add_form,
         cancel_form=cancel_form,
+        help_form=help_form or HelpAnswerForm(),
         error=error,
+        now=utcnow(),
     ), status
+
+
+@bp.route("/help/<need_id>/got-help", methods=["POST"])
+@requires(Permission.NEEDS_ASK)
+def got_help(need_id: str):
+    """The patient says whether they got the help of a done request (once)."""
+    view = _patient_view_or_404(need_id)
+    form = HelpAnswerForm()
+    if not form.validate_on_submit():
+        return _patient_page(
+            view, AddInfoForm(), CancelForm(), status=422, help_form=form
+        )
+    try:
+        answer_got_help(current_actor(), view.need, HelpAnswer(form.answer.data))
+    except (NeedStepError, NeedConflict) as problem:
+        return _patient_retry(need_id, AddInfoForm(), CancelForm(), problem)
+    flash("Thank you for telling us.")
+    return redirect(url_for("needs.patient_need", need_id=need_id), code=303)
 
 
 @bp.route("/help/<need_id>/add", methods=["POST"])
@@ -204,9 +253,7 @@ def add_info(need_id: str):
     form = AddInfoForm()
     if form.validate_on_submit():
         try:
-            services.add_patient_info(
-                current_actor(), view.need, form.text.data.strip()
-            )
+            add_patient_info(current_actor(), view.need, form.text.data.strip())
         except (NeedStepError, NeedConflict) as problem:
             return _patient_retry(need_id, form, CancelForm(), problem)
         flash("Added. Your case manager will see it.")
@@ -222,7 +269,7 @@ def cancel(need_id: str):
     form = CancelForm()
     if form.validate_on_submit():
         try:
-            services.cancel_by_patient(current_actor(), view.need, form.reason.data)
+            cancel_by_patient(current_actor(), view.need, form.reason.data)
         except (NeedStepError, NeedConflict) as problem:
             return _patient_retry(need_id, AddInfoForm(), form, problem)
         flash("Your request is cancelled.")
@@ -245,15 +292,15 @@ def _patient_retry(need_id, add_form, cancel_form, problem):
 # ---- case managers and the director --------------------------------------------------
 
 
-def _queue_filter() -> services.QueueFilter:
+def _queue_filter() -> QueueFilter:
     view = request.args.get("view", "all")
     kind = request.args.get("kind", "")
     try:
         page = int(request.args.get("page", "1"))
     except ValueError:
         page = 1
-    return services.QueueFilter(
-        view=view if view in services.VIEWS else "all",
+    return QueueFilter(
+        view=view if view in VIEWS else "all",
         kind=NeedKind(kind) if kind in NeedKind._value2member_map_ else None,
         page=page,
     )
@@ -263,13 +310,12 @@ def _queue_filter() -> services.QueueFilter:
 @requires(Permission.NEEDS_TRIAGE)
 def queue():
     """Open requests of my programs, most urgent and soonest due first."""
-    page = services.triage_queue(current_actor(), _queue_filter())
-    template = "needs/_queue.html" if _wants_fragment() else "needs/queue.html"
-    return render_template(template, q=page)
+    page = triage_queue(current_actor(), _queue_filter())
+    return render_page("needs/queue.html", "needs/_queue.html", q=page)
 
 
-def _staff_view_or_404(need_id: str) -> services.NeedView:
-    view = services.load_need_view(current_actor(), need_id, staff=True)
+def _staff_view_or_404(need_id: str) -> NeedView:
+    view = load_need_view(current_actor(), need_id, staff=True)
     if view is None:
         _denied("need")
     return view
@@ -285,7 +331,7 @@ def staff_need(need_id: str):
         status = 200 if request.method == "GET" else 422
         return _staff_page(view, form, _reassign_form(view), status=status)
     try:
-        services.update_need(current_actor(), view.need, _change(form), view.program)
+        update_need(current_actor(), view.need, _change(form), view.program)
     except NeedConflict:
         return _staff_conflict(need_id, form)
     except NeedStepError as problem:
@@ -299,8 +345,7 @@ def staff_need(need_id: str):
 def _update_form(need) -> UpdateForm:
     form = UpdateForm()
     form.status.choices = [
-        (s.value, STATUS_LABELS[s])
-        for s in (need.status, *services.allowed_statuses(need))
+        (s.value, STATUS_LABELS[s]) for s in (need.status, *allowed_statuses(need))
     ]
     if request.method == "GET":
         form.version.data = need.version
@@ -309,8 +354,8 @@ def _update_form(need) -> UpdateForm:
     return form
 
 
-def _change(form: UpdateForm) -> services.NeedChange:
-    return services.NeedChange(
+def _change(form: UpdateForm) -> NeedChange:
+    return NeedChange(
         version=form.version.data,
         status=TaskStatus(form.status.data),
         reason=_clean(form.reason.data),
@@ -318,6 +363,7 @@ def _change(form: UpdateForm) -> services.NeedChange:
         note_visible=bool(form.note_visible.data),
         outcome=NeedOutcome(form.outcome.data) if form.outcome.data else None,
         outcome_note=_clean(form.outcome_note.data),
+        patient_outcome_note=_clean(form.patient_outcome_note.data),
         urgency=Urgency(int(form.urgency.data)) if form.urgency.data else None,
     )
 
@@ -328,7 +374,7 @@ def _staff_conflict(need_id: str, form: UpdateForm):
     view = _staff_view_or_404(need_id)
     form.status.choices = [
         (s.value, STATUS_LABELS[s])
-        for s in (view.need.status, *services.allowed_statuses(view.need))
+        for s in (view.need.status, *allowed_statuses(view.need))
     ]
     if form.status.data not in dict(form.status.choices):
         form.status.data = view.need.status.value
@@ -340,7 +386,7 @@ def _staff_conflict(need_id: str, form: UpdateForm):
 def _reassign_form(view, formdata=None) -> ReassignForm:
     form = ReassignForm(formdata=formdata)  # None: a fresh form, not the posted one
     form.to.choices = [("", "Nobody: back to the queue")] + [
-        (u.id, u.display_name) for u in services.program_case_managers(view.program.id)
+        (u.id, u.display_name) for u in program_case_managers(view.program.id)
     ]
     if formdata is None:
         form.version.data = view.need.version
@@ -348,7 +394,7 @@ def _reassign_form(view, formdata=None) -> ReassignForm:
 
 
 def _staff_page(view, form, reassign_form, conflict=False, error=None, status=200):
-    events = services.timeline(view.need, for_patient=False)
+    events = timeline(view.need, for_patient=False)
     audit("read", "need", patient_id=view.need.patient_id, object_id=view.need.id)
     return render_template(
         "needs/staff_need.html",
@@ -367,7 +413,7 @@ def _staff_page(view, form, reassign_form, conflict=False, error=None, status=20
 def claim(need_id: str):
     """Take an unassigned request; when someone else was first, say so."""
     view, actor = _staff_view_or_404(need_id), current_actor()
-    if services.claim_need(actor, view.need):
+    if claim_need(actor, view.need):
         flash("This request is yours now.")
     elif not view.need.is_open:
         flash("This request is closed.")
@@ -389,7 +435,7 @@ def reassign(need_id: str):
     if not form.validate_on_submit():
         return _staff_page(view, update_form, form, status=422)
     try:
-        services.reassign_need(
+        reassign_need(
             current_actor(),
             view.need,
             form.version.data,
@@ -397,17 +443,20 @@ def reassign(need_id: str):
             form.why.data.strip(),
         )
     except NeedConflict:
-        db.session.rollback()
-        view = _staff_view_or_404(need_id)
-        form.version.data = view.need.version
-        form.version.raw_data = [str(view.need.version)]
-        return _staff_page(
-            view, _update_form(view.need), form, conflict=True, status=409
-        )
+        return _reassign_conflict(need_id, form)
     except NeedStepError as problem:
         return _staff_page(view, update_form, form, error=str(problem), status=422)
     flash("Reassigned.")
     return redirect(url_for("needs.staff_need", need_id=need_id), code=303)
+
+
+def _reassign_conflict(need_id: str, form: ReassignForm):
+    """Someone else saved first: show their change, keep this person's choice."""
+    db.session.rollback()
+    view = _staff_view_or_404(need_id)
+    form.version.data = view.need.version
+    form.version.raw_data = [str(view.need.version)]
+    return _staff_page(view, _update_form(view.need), form, conflict=True, status=409)
 
 
 @bp.route("/staff/needs/away", methods=["GET", "POST"])
@@ -415,23 +464,19 @@ def reassign(need_id: str):
 def away():
     """Mark myself away until a day (new requests go to others), or back now."""
     actor = current_actor()
-    programs = programs_of(actor)
-    if not programs:
-        abort(404)
-    form = AwayForm()
-    tz = services.clock_of(programs[0]).timezone
+    form, tz = AwayForm(), clock_of(_first_program_or_404(actor)).timezone
     if form.validate_on_submit():
         back_on = None if request.form.get("back") else form.back_on.data
         until = _start_of(back_on, tz) if back_on else None
         if back_on is not None and until <= utcnow():
             form.back_on.errors = ["Choose a day after today."]
         else:
-            services.set_away(actor, until)
+            set_away(actor, until)
             flash("Saved." if until else "Welcome back. New requests can come to you.")
             return redirect(url_for("needs.away"), code=303)
     status = 200 if request.method == "GET" else 422
     return render_template(
-        "needs/away.html", form=form, until=services.away_until(actor), tz=tz
+        "needs/away.html", form=form, until=away_until(actor), tz=tz
     ), status
 
 
@@ -439,44 +484,56 @@ def _start_of(day, tz_name: str) -> datetime:
     return datetime.combine(day, time(0), ZoneInfo(tz_name))
 
 
+# The response-time report moved to the director's board (its "Requests" section).
+REPORT_WEEKS = {"30": 4, "90": 13, "365": 52}
+
+
 @bp.route("/staff/needs/report")
 @requires(Permission.NEEDS_REPORT)
 def report():
-    """Time to first contact and to resolution by kind, overdue and load per person."""
-    days = request.args.get("days", "90")
-    days = int(days) if days in ("30", "90", "365") else 90
-    return render_template(
-        "needs/report.html", report=services.needs_report(current_actor(), days)
-    )
+    """Response times now live on the director's board: send the reader there."""
+    weeks = REPORT_WEEKS.get(request.args.get("days", "90"), 13)
+    board = url_for("staff.board", program_id="all", weeks=weeks)
+    return redirect(f"{board}#requests")
+
+
+def _first_program_or_404(actor):
+    """The staff member's first program: away days and targets follow its time zone."""
+    programs = programs_of(actor)
+    if not programs:
+        abort(404)
+    return programs[0]
 
 
 def _sla_key(kind: NeedKind, urgency: Urgency) -> str:
     return f"{kind.value}_{urgency.name.lower()}"
 
 
+def _fill_sla_form(form, keys: dict, rules: dict) -> None:
+    for key, pair in keys.items():
+        form[f"{key}_contact"].data = rules[pair].contact_hours
+        form[f"{key}_resolve"].data = rules[pair].resolve_hours
+
+
+def _rules_from(form, keys: dict) -> dict:
+    return {
+        pair: Rule(form[f"{key}_contact"].data, form[f"{key}_resolve"].data)
+        for key, pair in keys.items()
+    }
+
+
 @bp.route("/staff/needs/settings", methods=["GET", "POST"])
 @requires(Permission.NEEDS_REPORT)
 def settings():
     """The program's response-time targets per kind and urgency, in opening hours."""
-    programs = programs_of(current_actor())
-    if not programs:
-        abort(404)
-    program = programs[0]
-    rules = services.sla_rules(program.id)
+    program = _first_program_or_404(current_actor())
+    rules = sla_rules(program.id)
     keys = {_sla_key(k, u): (k, u) for (k, u) in rules}
     form = sla_form_class(list(keys))()
     if request.method == "GET":
-        for key, pair in keys.items():
-            form[f"{key}_contact"].data = rules[pair].contact_hours
-            form[f"{key}_resolve"].data = rules[pair].resolve_hours
+        _fill_sla_form(form, keys, rules)
     elif form.validate_on_submit():
-        services.save_sla_rules(
-            program,
-            {
-                pair: Rule(form[f"{key}_contact"].data, form[f"{key}_resolve"].data)
-                for key, pair in keys.items()
-            },
-        )
+        save_sla_rules(program, _rules_from(form, keys))
         flash("Saved. New requests use these times.")
         return redirect(url_for("needs.settings"), code=303)
     status = 200 if request.method == "GET" else 422

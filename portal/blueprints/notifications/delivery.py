@@ -47,7 +47,7 @@ from portal.blueprints.notifications.push import (
     build_payload,
     push_settings,
 )
-from portal.blueprints.staff.models import Enrollment, EnrollmentStatus, Program
+from portal.blueprints.programs.models import Enrollment, EnrollmentStatus, Program
 from portal.db import utcnow
 from portal.worker import task
 
@@ -186,6 +186,7 @@ class Outbox:
                 Notification.kind,
                 Notification.recipient_id,
                 Notification.expires_at,
+                PushDelivery.request_id,
             )
             .join(PushSubscription, PushSubscription.id == PushDelivery.subscription_id)
             .join(Notification, Notification.id == PushDelivery.notification_id)
@@ -211,10 +212,18 @@ class Outbox:
 
     def _job(self, row, lease: str, now: datetime):
         (delivery_id, attempts, sub_id, endpoint, p256dh, auth) = row[:6]
-        (note_id, kind, _recipient, expires_at, app_name) = row[6:]
+        (note_id, kind, _recipient, expires_at, request_id, app_name) = row[6:]
         info = KINDS[kind]
         job = PushJob(
-            delivery_id, lease, attempts, sub_id, note_id, endpoint, p256dh, auth
+            delivery_id,
+            lease,
+            attempts,
+            sub_id,
+            note_id,
+            endpoint,
+            p256dh,
+            auth,
+            request_id,
         )
         if expires_at is not None and expires_at <= now:
             return job, PushResult(job, None, "expired")
@@ -237,7 +246,12 @@ class Outbox:
         gone = [r for r in results if r.status in GONE]
         expired = [r for r in results if r.error == "expired"]
         for result in sent:
-            log.debug("push delivery %s sent", result.job.delivery_id)
+            log.debug(
+                "push delivery %s of notification %s sent (made by request %s)",
+                result.job.delivery_id,
+                result.job.notification_id,
+                result.job.request_id,
+            )
         self._settle(sent, DeliveryStatus.SENT, now, sent_at=now)
         self._settle(expired, DeliveryStatus.EXPIRED, now)
         self._touch_devices({r.job.subscription_id for r in sent}, now)
@@ -287,11 +301,12 @@ class Outbox:
         for result in gone:
             log.info(
                 "push subscription %s removed: push service answered %s "
-                "(delivery %s, notification %s)",
+                "(delivery %s, notification %s, made by request %s)",
                 result.job.subscription_id,
                 result.status,
                 result.job.delivery_id,
                 result.job.notification_id,
+                result.job.request_id,
             )
         ids = sorted({r.job.subscription_id for r in gone})
         for start in range(0, len(ids), CHUNK):
@@ -321,23 +336,28 @@ class Outbox:
             delay = self.backoff(job.attempts, result.retry_after)
             values["next_attempt_at"] = now + timedelta(seconds=delay)
             log.warning(
-                "push delivery %s to subscription %s failed (%s), attempt %s of %s; "
-                "retrying in %.0f s",
+                "push delivery %s of notification %s to subscription %s failed (%s), "
+                "attempt %s of %s; retrying in %.0f s (made by request %s)",
                 job.delivery_id,
+                job.notification_id,
                 job.subscription_id,
                 reason,
                 job.attempts,
                 self.settings.max_attempts,
                 delay,
+                job.request_id,
             )
         else:
             values["status"] = DeliveryStatus.DEAD
             log.error(
-                "push delivery %s to subscription %s is dead after %s attempt(s): %s",
+                "push delivery %s of notification %s to subscription %s is dead "
+                "after %s attempt(s): %s (made by request %s)",
                 job.delivery_id,
+                job.notification_id,
                 job.subscription_id,
                 job.attempts,
                 reason,
+                job.request_id,
             )
         db.session.execute(
             update(PushDelivery)

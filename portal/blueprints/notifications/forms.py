@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import time
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, TimeField
 from wtforms.validators import Optional
 
@@ -13,9 +12,10 @@ from portal.blueprints.notifications.models import (
     NotificationKind,
     NotificationPreference,
 )
+from portal.forms import PortalForm
 
 
-class PreferencesForm(FlaskForm):
+class PreferencesForm(PortalForm):
     quiet = BooleanField("Keep my phone quiet at night")
     quiet_start = TimeField("Quiet from", format="%H:%M", validators=[Optional()])
     quiet_end = TimeField("Until", format="%H:%M", validators=[Optional()])

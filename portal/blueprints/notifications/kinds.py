@@ -76,6 +76,20 @@ KINDS: dict[Kind, KindInfo] = {
         timedelta(days=3),
         "low",
     ),
+    Kind.AUTHORIZATION_REVIEW: KindInfo(
+        "An authorization needs review",
+        "Authorizations running out or due for review",
+        frozenset({STAFF}),
+        timedelta(days=1),
+        "normal",
+    ),
+    Kind.APPOINTMENT_CHANGE: KindInfo(
+        "A request to change an appointment needs an answer",
+        "Requests to change an appointment",
+        frozenset({STAFF}),
+        timedelta(days=1),
+        "normal",
+    ),
 }
 
 

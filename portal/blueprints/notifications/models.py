@@ -16,8 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.blueprints.auth.models import str_enum
-from portal.db import Base, Timestamps, UUIDPk, utcnow
+from portal.db import Base, Timestamps, UUIDPk, str_enum, utcnow
 
 
 class NotificationKind(StrEnum):
@@ -28,6 +27,8 @@ class NotificationKind(StrEnum):
     SCHEDULE_CHANGE = "schedule_change"
     RISK_ESCALATION = "risk_escalation"
     ANNOUNCEMENT = "announcement"
+    AUTHORIZATION_REVIEW = "authorization_review"
+    APPOINTMENT_CHANGE = "appointment_change"
 
 
 class DeliveryStatus(StrEnum):
@@ -108,6 +109,9 @@ class PushDelivery(UUIDPk, Base):
     last_error: Mapped[str | None] = mapped_column(String(80))
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the request (or worker round) that made it: the worker's lines about this
+    # delivery carry it, so one search of the logs follows an action to its push
+    request_id: Mapped[str | None] = mapped_column(String(40))
 
 
 class NotificationPreference(Base):

@@ -29,6 +29,7 @@ from py_vapid import Vapid
 
 from portal.blueprints.notifications.kinds import KINDS
 from portal.blueprints.notifications.models import NotificationKind
+from portal.config import ConfigError
 
 log = logging.getLogger("portal.push")
 
@@ -69,7 +70,12 @@ def _setting(app: Flask, name: str, default, cast=str):
     if name in app.config:
         return app.config[name]
     raw = os.environ.get("PORTAL_" + name)
-    return cast(raw) if raw not in (None, "") else default
+    if raw in (None, ""):
+        return default
+    try:
+        return cast(raw)
+    except ValueError:
+        raise ConfigError(f"PORTAL_{name} must be a number") from None
 
 
 def _flag(raw) -> bool:
@@ -119,17 +125,31 @@ def load_vapid(app: Flask) -> Vapid | None:
     raw = _setting(app, "VAPID_PRIVATE_KEY", None)
     key_file = Path(app.instance_path) / VAPID_KEY_FILE
     if raw:
-        vapid = vapid_from_text(raw)
+        vapid = _readable_key(raw, "PORTAL_VAPID_PRIVATE_KEY")
     elif key_file.exists():
-        vapid = vapid_from_text(key_file.read_text())
+        vapid = _readable_key(key_file.read_text(), str(key_file))
     elif app.config.get("DEMO"):
         vapid = write_vapid_key(key_file)
     else:
         return None
     expected = _setting(app, "VAPID_PUBLIC_KEY", None)
     if expected and expected.strip() != public_key_of(vapid):
-        raise ValueError("PORTAL_VAPID_PUBLIC_KEY does not match the private key")
+        raise ConfigError(
+            "PORTAL_VAPID_PUBLIC_KEY does not match PORTAL_VAPID_PRIVATE_KEY: browsers "
+            "subscribed with one key refuse pushes signed with another"
+        )
     return vapid
+
+
+def _readable_key(text: str, where: str) -> Vapid:
+    """The key, or a refusal that names where it came from and quotes none of it."""
+    try:
+        return vapid_from_text(text)
+    except Exception:  # py_vapid raises several kinds; none may print the key
+        raise ConfigError(
+            f"{where} is not a VAPID private key (PEM, or 32 bytes in base64url); "
+            "make one with `portal vapid-keys`"
+        ) from None
 
 
 def vapid_from_text(text: str) -> Vapid:
@@ -331,6 +351,7 @@ class PushJob:
     endpoint: str
     p256dh: str
     auth: str
+    request_id: str | None = None  # of the request that made the delivery
     payload: bytes = b""
     ttl: int = 0
     urgency: str = "normal"

@@ -14,12 +14,11 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from portal import db
 from portal.audit import audit
-from portal.blueprints.auth.models import Role, User
-from portal.blueprints.notifications.kinds import KINDS
+from portal.blueprints.auth.models import User
+from portal.blueprints.notifications.kinds import KINDS, kinds_for
 from portal.blueprints.notifications.models import (
     Notification,
     NotificationKind,
@@ -32,13 +31,15 @@ from portal.blueprints.notifications.push import (
     device_label,
     parse_subscription,
 )
-from portal.blueprints.staff.models import (
+from portal.blueprints.programs.models import (
     Enrollment,
     EnrollmentStatus,
     Program,
     StaffMembership,
 )
-from portal.db import new_id, utcnow
+from portal.db import is_id, new_id, utcnow
+from portal.logs import current_request_id
+from portal.security import Role
 
 log = logging.getLogger("portal.notifications")
 
@@ -155,9 +156,7 @@ def insert_notifications(rows: list[dict]) -> list[dict]:
 
 
 def insert_ignoring_duplicates(model, column: str):
-    dialect = db.session.get_bind().dialect.name
-    insert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert_of(model).on_conflict_do_nothing(index_elements=[column])
+    return db.upsert(model).on_conflict_do_nothing(index_elements=[column])
 
 
 def queue_pushes(notifications: Sequence[dict]) -> int:
@@ -169,6 +168,7 @@ def queue_pushes(notifications: Sequence[dict]) -> int:
         return 0
     preferences = _preferences_of(set(devices))
     now = utcnow()
+    request_id = current_request_id()
     rows = []
     for note in notifications:
         due = _push_due(note, preferences.get(note["recipient_id"]), now)
@@ -181,11 +181,21 @@ def queue_pushes(notifications: Sequence[dict]) -> int:
                 "subscription_id": device_id,
                 "next_attempt_at": due,
                 "created_at": now,
+                "request_id": request_id,
             }
             for device_id in devices.get(note["recipient_id"], ())
         ]
     for start in range(0, len(rows), CHUNK):
         db.session.execute(insert(PushDelivery), rows[start : start + CHUNK])
+    if rows:
+        # Made in the request, so the line carries its request id: the worker's lines
+        # name the same notification, which ties a push to the request that made it.
+        log.info(
+            "queued %s push deliveries for notification %s%s",
+            len(rows),
+            rows[0]["notification_id"],
+            f" and {len(notifications) - 1} more" if len(notifications) > 1 else "",
+        )
     return len(rows)
 
 
@@ -324,7 +334,7 @@ def list_notifications(user: User) -> list[Notification]:
 
 def load_notification(user: User, notification_id: str) -> Notification | None:
     """The person's own notification, or None (which the view answers with 404)."""
-    if len(notification_id) != 36:
+    if not is_id(notification_id):
         return None
     note = db.session.get(Notification, notification_id)
     if note is None or note.recipient_id != user.id:
@@ -424,7 +434,7 @@ def _make_room(user: User, limit: int) -> None:
 
 
 def load_device(user: User, device_id: str) -> PushSubscription | None:
-    if len(device_id) != 36:
+    if not is_id(device_id):
         return None
     device = db.session.get(PushSubscription, device_id)
     return device if device is not None and device.user_id == user.id else None
@@ -471,10 +481,12 @@ def save_preferences(
     if pref is None:
         pref = NotificationPreference(user_id=user.id)
         db.session.add(pref)
+    # Only the kinds this person is offered: a kind for the other audience is
+    # neither shown nor switched off.
     pref.push_off = sorted(
         kind.value
-        for kind, info in KINDS.items()
-        if kind not in push_on and not info.always_on
+        for kind in kinds_for(user.is_staff)
+        if kind not in push_on and not KINDS[kind].always_on
     )
     pref.quiet_start, pref.quiet_end = quiet or (None, None)
     pref.timezone = timezone_of(user)

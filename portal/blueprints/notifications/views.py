@@ -21,6 +21,7 @@ from flask import (
 
 # Importing delivery and reminders registers their worker tasks.
 from portal.blueprints.notifications import delivery, reminders, services  # noqa: F401
+from portal.blueprints.notifications.about import describe_notifications
 from portal.blueprints.notifications.forms import preferences_form
 from portal.blueprints.notifications.kinds import KINDS
 from portal.blueprints.notifications.push import (
@@ -32,6 +33,7 @@ from portal.blueprints.notifications.push import (
     write_vapid_key,
 )
 from portal.db import utcnow
+from portal.rendering import render_page
 from portal.security import Permission, current_actor, requires
 
 bp = Blueprint("notifications", __name__, cli_group=None)
@@ -56,7 +58,7 @@ def bell():
     page actually renders the bell."""
 
     def unread_notifications() -> int:
-        actor = g.get("actor")
+        actor = current_actor()
         if actor is None:
             return 0
         if "unread_notifications" not in g:
@@ -92,13 +94,15 @@ def _load_or_404(notification_id: str):
 @requires(Permission.NOTIFICATIONS)
 def index():
     """The person's notifications, newest first."""
-    notes = services.list_notifications(current_actor())
-    template = (
-        "notifications/_list.html"
-        if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted")
-        else "notifications/list.html"
+    actor = current_actor()
+    notes = services.list_notifications(actor)
+    return render_page(
+        "notifications/list.html",
+        "notifications/_list.html",
+        notes=notes,
+        kinds=KINDS,
+        about=describe_notifications(actor, notes),
     )
-    return render_template(template, notes=notes, kinds=KINDS)
 
 
 @bp.route("/n/<notification_id>")

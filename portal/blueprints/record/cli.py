@@ -15,12 +15,6 @@ def fhir_client_group() -> None:
     """EHR clients of the FHIR API (OAuth2 client credentials)."""
 
 
-def _in_app(run):
-    from portal.cli import with_appcontext
-
-    return with_appcontext(run)
-
-
 @fhir_client_group.command("add")
 @click.option(
     "--name", required=True, help="What patients see, e.g. 'County Clinic EHR'."
@@ -34,17 +28,27 @@ def _in_app(run):
     show_default=True,
     help="Space-separated SMART scopes, e.g. 'system/Observation.read'.",
 )
-def add_client(name: str, program_ref: str, scopes: str) -> None:
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.File("r"),
+    help="A JSON file of the public keys (JWKS) the EHR signs its JWTs with "
+    "(SMART Backend Services, private_key_jwt).",
+)
+def add_client(name: str, program_ref: str, scopes: str, jwks_file) -> None:
     """Register an EHR for a program and print its secret (shown this once only)."""
 
     def run():
+        import json
+
+        from portal.blueprints.programs.models import Program
+        from portal.blueprints.record.assertions import check_jwks
         from portal.blueprints.record.clients import (
             ClientError,
             normalize_scopes,
             register_client,
         )
         from portal.blueprints.record.fhir.registry import all_types
-        from portal.blueprints.staff.models import Program
 
         programs = db.session.scalars(
             select(Program).where(
@@ -59,14 +63,23 @@ def add_client(name: str, program_ref: str, scopes: str) -> None:
         except ClientError as problem:
             click.echo(f"Scopes not accepted: {problem}", err=True)
             sys.exit(2)
-        client, secret = register_client(name.strip(), programs[0], granted)
+        jwks = None
+        if jwks_file is not None:
+            try:
+                jwks = check_jwks(json.load(jwks_file))
+            except (ValueError, ClientError) as problem:
+                click.echo(f"JWKS not accepted: {problem}", err=True)
+                sys.exit(2)
+        client, secret = register_client(name.strip(), programs[0], granted, jwks)
         db.session.commit()
         click.echo(f"client_id:     {client.client_id}")
         click.echo(f"client_secret: {secret}")
         click.echo(f"scopes:        {client.scopes}")
+        if jwks:
+            click.echo(f"keys:          {', '.join(k['kid'] for k in jwks['keys'])}")
         click.echo("Keep the secret safe: it is not stored and cannot be shown again.")
 
-    _in_app(run)()
+    run()
 
 
 @fhir_client_group.command("list")
@@ -82,7 +95,7 @@ def list_clients() -> None:
                 f"{client.client_id}  {state:<7}  {client.name}  [{client.scopes}]"
             )
 
-    _in_app(run)()
+    run()
 
 
 @fhir_client_group.command("revoke")
@@ -104,4 +117,4 @@ def revoke(client_id: str) -> None:
         db.session.commit()
         click.echo(f"revoked {client.client_id}")
 
-    _in_app(run)()
+    run()

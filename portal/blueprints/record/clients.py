@@ -18,8 +18,8 @@ from sqlalchemy import delete, select
 
 from portal import db
 from portal.audit import Outcome, audit
+from portal.blueprints.programs.models import Program
 from portal.blueprints.record.models import FhirClient, FhirToken
-from portal.blueprints.staff.models import Program
 from portal.db import utcnow
 
 TOKEN_SECONDS = 300
@@ -60,9 +60,10 @@ def scope_allows(scopes: str, resource_type: str, interaction: str = "read") -> 
 
 
 def register_client(
-    name: str, program: Program, scopes: list[str]
+    name: str, program: Program, scopes: list[str], jwks: dict | None = None
 ) -> tuple[FhirClient, str]:
-    """Register an EHR for a program; returns the client and its secret (shown once)."""
+    """Register an EHR for a program, with the public keys it signs assertions with
+    if it has any; returns the client and its secret (shown once)."""
     secret = secrets.token_urlsafe(32)
     client = FhirClient(
         name=name,
@@ -70,6 +71,7 @@ def register_client(
         client_id=f"ehr-{secrets.token_hex(8)}",
         secret_hash=digest(secret),
         scopes=" ".join(scopes),
+        jwks=jwks,
     )
     db.session.add(client)
     db.session.flush()
@@ -101,6 +103,11 @@ def issue_token(client_key: str, secret: str, requested: str | None) -> IssuedTo
     if client is None or not hmac.compare_digest(client.secret_hash, digest(secret)):
         audit("token", "fhir_token", outcome=Outcome.DENIED, actor=None)
         raise ClientError("invalid_client", "client authentication failed", 401)
+    return mint_token(client, requested)
+
+
+def mint_token(client: FhirClient, requested: str | None) -> IssuedToken:
+    """A bearer token for an authenticated client (secret or signed assertion)."""
     granted = _grant(client, requested)
     value, now = secrets.token_urlsafe(32), utcnow()
     lifetime = current_app.config.get("FHIR_TOKEN_SECONDS", TOKEN_SECONDS)

@@ -15,6 +15,7 @@ class RecordKind(StrEnum):
     NEED = "need"
     MESSAGE = "message"
     ACCESS = "access"
+    COVERAGE = "coverage"
 
 
 # Label for staff (timeline filter) and the patient's words (sharing choices).
@@ -36,6 +37,7 @@ PATIENT_LABELS = {
     RecordKind.NEED: "My requests for help (rides, housing and more)",
     RecordKind.MESSAGE: "My messages with my peer specialist",
     RecordKind.ACCESS: "A list of who opened or shared my record",
+    RecordKind.COVERAGE: "My insurance and the days it approved",
 }
 # Clinical content: only the clinicians of the team see it on the timeline.
 CLINICAL_KINDS = frozenset({RecordKind.CHECKIN, RecordKind.SCREENER, RecordKind.RISK})
@@ -55,6 +57,8 @@ RESOURCE_KINDS: dict[str, RecordKind | None] = {
     "Task": RecordKind.NEED,
     "Communication": RecordKind.MESSAGE,
     "AuditEvent": RecordKind.ACCESS,
+    "Coverage": RecordKind.COVERAGE,
+    "ClaimResponse": RecordKind.COVERAGE,
 }
 
 # Plain words for the patient's list of what was sent.
@@ -71,4 +75,8 @@ RESOURCE_WORDS = {
     "Task": "progress on requests for help",
     "Communication": "messages",
     "AuditEvent": "who opened your record",
+    "Coverage": "your insurance",
+    "ClaimResponse": "the days your insurance approved",
+    "ReviewPacket": "a review of your care for payment: attendance, check-ins, "
+    "scores, safety alerts, help requests and your team's statement",
 }

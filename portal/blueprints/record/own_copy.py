@@ -9,12 +9,12 @@ from sqlalchemy import select
 
 from portal import db
 from portal.blueprints.auth.models import User
+from portal.blueprints.programs.context import PatientContext
 from portal.blueprints.record.fhir import patient as patient_map
 from portal.blueprints.record.fhir.common import MapContext, bundle, meta
 from portal.blueprints.record.fhir.registry import EVERYTHING_ORDER, PARTS
 from portal.blueprints.record.fhir.service import program_info
 from portal.blueprints.record.sources import one_patient
-from portal.blueprints.schedule.services import PatientContext
 from portal.db import utcnow
 
 # Sources whose rows the readable page shows, by name.

@@ -7,18 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import String, and_, literal, select
+from sqlalchemy import String, and_, func, literal, select
 
 from portal import db
 from portal.audit import Outcome, audit
 from portal.blueprints.auth.models import User
+from portal.blueprints.programs.models import Enrollment, Program
 from portal.blueprints.record.kinds import RecordKind
 from portal.blueprints.record.models import (
     Disclosure,
     FhirClient,
     RecordConsent,
 )
-from portal.blueprints.staff.models import Enrollment, Program
 from portal.db import utcnow
 
 CONSENT_TEXT_VERSION = "1"
@@ -116,14 +116,121 @@ def _active(patient_id: str, client_id: str) -> list[RecordConsent]:
 
 
 def disclosures_of(patient_id: str, limit: int = 200) -> list:
-    """Who received (or was refused) what, newest first: (Disclosure, recipient)."""
+    """Who received (or was refused) what, newest first: (Disclosure, recipient),
+    the recipient an EHR client or a payer."""
     return db.session.execute(
-        select(Disclosure, FhirClient.name)
-        .join(FhirClient, Disclosure.client_id == FhirClient.id)
+        select(Disclosure, func.coalesce(FhirClient.name, Disclosure.recipient))
+        .outerjoin(FhirClient, Disclosure.client_id == FhirClient.id)
         .where(Disclosure.patient_id == patient_id)
         .order_by(Disclosure.at.desc())
         .limit(limit)
     ).all()
+
+
+# ---- payment: a payer receives a review packet ---------------------------------
+
+PAYMENT = "HPAYMT"  # v3-ActReason: healthcare payment
+# What a concurrent-review packet holds: the consent names these kinds.
+PAYMENT_KINDS = (
+    RecordKind.ATTENDANCE,
+    RecordKind.CHECKIN,
+    RecordKind.SCREENER,
+    RecordKind.RISK,
+    RecordKind.NEED,
+)
+
+
+def give_payment_consent(
+    patient: User, program_id: str, payer: str, months: str
+) -> RecordConsent:
+    """Consent to send the payer what it needs to pay for the patient's care (one
+    consent for payment, as the 2024 Part 2 rule allows); replaces a current one."""
+    if months not in DURATIONS:
+        raise ConsentError("Choose how long to share.")
+    now = utcnow()
+    for current in _active_payment(patient.id, payer):
+        current.revoked_at, current.ended_reason = now, "replaced"
+    consent = RecordConsent(
+        patient_id=patient.id,
+        client_id=None,
+        recipient=payer,
+        program_id=program_id,
+        kinds=" ".join(sorted(PAYMENT_KINDS)),
+        purpose=PAYMENT,
+        text_version=CONSENT_TEXT_VERSION,
+        given_at=now,
+        expires_at=now + timedelta(days=DURATIONS[months]),
+    )
+    db.session.add(consent)
+    db.session.flush()
+    audit("create", "consent", patient_id=patient.id, object_id=consent.id)
+    return consent
+
+
+def _active_payment(patient_id: str, payer: str) -> list[RecordConsent]:
+    return list(
+        db.session.scalars(
+            select(RecordConsent).where(
+                RecordConsent.patient_id == patient_id,
+                RecordConsent.purpose == PAYMENT,
+                RecordConsent.recipient == payer,
+                RecordConsent.revoked_at.is_(None),
+            )
+        )
+    )
+
+
+def decide_payment(program: Program, patient_id: str, payer: str) -> Decision:
+    """May a review packet go to this payer now? Outside Part 2, yes (HIPAA allows
+    disclosure for payment); in a Part 2 program, only with the patient's current
+    consent for payment to this payer."""
+    if not program.substance_use:
+        return Decision(True, False)
+    latest = db.session.scalar(
+        select(RecordConsent)
+        .where(
+            RecordConsent.patient_id == patient_id,
+            RecordConsent.program_id == program.id,
+            RecordConsent.purpose == PAYMENT,
+            RecordConsent.recipient == payer,
+        )
+        .order_by(RecordConsent.given_at.desc())
+        .limit(1)
+    )
+    if latest is None:
+        return Decision(False, True, reason="no-consent")
+    if latest.revoked_at is not None:
+        return Decision(False, True, latest, "revoked")
+    if latest.expires_at <= utcnow():
+        return Decision(False, True, latest, "expired")
+    return Decision(True, True, latest)
+
+
+def record_payment_disclosure(
+    actor: User, patient_id: str, payer: str, decision: Decision, packet_id: str
+) -> None:
+    """The accounting row the patient sees (the payer as recipient) and the audit
+    row, for a review packet sent to a payer."""
+    db.session.add(
+        Disclosure(
+            patient_id=patient_id,
+            client_id=None,
+            recipient=payer,
+            consent_id=decision.consent.id if decision.consent else None,
+            allowed=True,
+            interaction="review-packet",
+            resource_types=["ReviewPacket"],
+            resource_count=1,
+        )
+    )
+    audit(
+        "disclose",
+        "review_packet",
+        patient_id=patient_id,
+        object_id=packet_id,
+        actor=actor,
+        detail="to the payer for payment",
+    )
 
 
 # ---- the recipient's side ------------------------------------------------------------

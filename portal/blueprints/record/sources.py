@@ -14,16 +14,13 @@ from sqlalchemy.orm import Bundle, aliased
 from portal import db
 from portal.audit import AuditEvent
 from portal.blueprints.auth.models import User
-from portal.blueprints.checkins.models import (
-    CheckIn,
-    RiskFlag,
-    RiskFlagEvent,
-    ScreenerResponse,
-)
+from portal.blueprints.checkins.models import CheckIn, ScreenerResponse
 from portal.blueprints.messages.models import Message, MessageThread
 from portal.blueprints.needs.models import Need, NeedEvent
 from portal.blueprints.record.kinds import RecordKind
 from portal.blueprints.record.models import FhirClient, RecordConsent
+from portal.blueprints.reviews.models import Authorization, Coverage
+from portal.blueprints.safety.models import RiskFlag, RiskFlagEvent
 from portal.blueprints.schedule.models import Appointment, Attendance, GroupSession
 
 
@@ -87,21 +84,26 @@ class Source:
         patients: Callable | None = None,
         dates: Window | None = None,
         updated: Window | None = None,
-        ids: tuple = (),
+        ids: tuple | None = None,
         limit: int | None = None,
+        ascending: bool = False,
     ) -> Select:
-        """Rows for some patients, newest first, filtered by date and last change.
+        """Rows for some patients, newest first (or oldest), filtered by date and last
+        change.
 
         Each row ends with its clinical date or time (`when`), to merge sources.
         """
         stmt = self.build().add_columns(self.date_col().label("when"))
         if patients is not None:
             stmt = stmt.where(patients(self.patient_col()))
-        if ids:
+        if ids is not None:
             stmt = stmt.where(self.id_col().in_(ids))
         stmt = stmt.where(*self._window(self.date_col(), dates, self.date_is_day))
         stmt = stmt.where(*self._window(self.updated_col(), updated, False))
-        stmt = stmt.order_by(self.date_col().desc(), self.id_col().desc())
+        if ascending:
+            stmt = stmt.order_by(self.date_col().asc(), self.id_col().asc())
+        else:
+            stmt = stmt.order_by(self.date_col().desc(), self.id_col().desc())
         return stmt.limit(limit) if limit is not None else stmt
 
     @staticmethod
@@ -122,7 +124,7 @@ class Source:
 
 def when_of(row) -> datetime:
     """A row's clinical time as an aware UTC datetime (a day counts from midnight)."""
-    value = row[-1]
+    value = row._mapping["when"]
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     return datetime.combine(value, time.min, UTC)
@@ -336,4 +338,26 @@ MESSAGES = Source(
     lambda: Message.created_at,
     lambda: Message.id,
     patient_of=lambda row: row[1].patient_id,
+)
+
+COVERAGES = Source(
+    "coverages",
+    RecordKind.COVERAGE,
+    lambda: select(Coverage),
+    lambda: Coverage.patient_id,
+    lambda: Coverage.created_at,
+    lambda: Coverage.updated_at,
+    lambda: Coverage.id,
+)
+AUTHORIZATIONS = Source(
+    "authorizations",
+    RecordKind.COVERAGE,
+    lambda: select(Authorization, Coverage.payer).join(
+        Coverage, Authorization.coverage_id == Coverage.id
+    ),
+    lambda: Authorization.patient_id,
+    lambda: Authorization.starts_on,
+    lambda: Authorization.updated_at,
+    lambda: Authorization.id,
+    date_is_day=True,
 )

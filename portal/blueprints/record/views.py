@@ -23,12 +23,15 @@ from flask import (
 from sqlalchemy import select
 
 from portal import db
-from portal.audit import audit
+from portal.audit import Outcome, audit
 from portal.blueprints.checkins.instruments import QUESTIONNAIRES
+from portal.blueprints.programs.access import load_patient_or_404
+from portal.blueprints.programs.context import load_patient_context
+from portal.blueprints.programs.models import Enrollment, Program
 from portal.blueprints.record import own_copy, sharing
 from portal.blueprints.record.fhir.common import FHIR_JSON
 from portal.blueprints.record.fhir.service_request import what_was_asked
-from portal.blueprints.record.forms import share_form
+from portal.blueprints.record.forms import payment_form, share_form
 from portal.blueprints.record.kinds import (
     CLINICAL_KINDS,
     PATIENT_LABELS,
@@ -38,36 +41,24 @@ from portal.blueprints.record.kinds import (
 )
 from portal.blueprints.record.models import FhirClient, RecordConsent
 from portal.blueprints.record.timeline import TIMELINE_SOURCES, build_timeline
-from portal.blueprints.schedule.services import (
-    APPOINTMENT_TITLES,
-    load_patient_context,
-)
-from portal.blueprints.staff.models import Enrollment, Program
-from portal.db import utcnow
-from portal.security import (
-    Permission,
-    current_actor,
-    has_permission,
-    load_patient_or_404,
-    requires,
-)
+from portal.blueprints.reviews.coverage import payers_of
+from portal.blueprints.reviews.packet import coverage_payer, load_packet, mark_released
+from portal.blueprints.schedule.services import APPOINTMENT_TITLES
+from portal.dates import OUT_OF_RANGE, in_range
+from portal.db import is_id, utcnow
+from portal.rendering import refused_status, render_page
+from portal.security import Permission, current_actor, has_permission, requires
 
 bp = Blueprint("record", __name__)
 
 DEFAULT_DAYS = 30
+SHOWING_DEFAULT = "Showing the last 30 days."
 REFUSAL_WORDS = {
     "no-consent": "you had not agreed to share with them",
     "revoked": "you had stopped sharing with them",
     "expired": "your sharing with them had ended",
     "not-covered": "you had not agreed to share that kind of information",
 }
-
-
-def _wants_fragment() -> bool:
-    """htmx asks for part of a page; a boosted link or form gets the whole page."""
-    return bool(request.headers.get("HX-Request")) and not request.headers.get(
-        "HX-Boosted"
-    )
 
 
 # ---- staff: the timeline -------------------------------------------------------------
@@ -90,22 +81,25 @@ def visible_kinds(actor) -> list[RecordKind]:
 
 
 def read_filter(args, allowed: list[RecordKind], today: date) -> TimelineFilter:
-    """Kinds and dates from the query string; bad dates fall back with a message."""
+    """Kinds and dates from the query string; dates not understood, or too far out
+    to read, fall back to the last 30 days with a message."""
     chosen = [k for k in allowed if k.value in args.getlist("kind")] or allowed
-    problem = None
+    fallback = today - timedelta(days=DEFAULT_DAYS - 1), today
     try:
-        last = date.fromisoformat(args["to"]) if args.get("to") else today
-        first = (
-            date.fromisoformat(args["from"])
-            if args.get("from")
-            else last - timedelta(days=DEFAULT_DAYS - 1)
+        last, first = (
+            date.fromisoformat(args[name]) if args.get(name) else None
+            for name in ("to", "from")
         )
     except ValueError:
-        first, last = today - timedelta(days=DEFAULT_DAYS - 1), today
-        problem = "Those dates were not understood. Showing the last 30 days."
+        problem = f"Those dates were not understood. {SHOWING_DEFAULT}"
+        return TimelineFilter(chosen, *fallback, problem)
+    if not all(in_range(day) for day in (first, last) if day is not None):
+        return TimelineFilter(chosen, *fallback, f"{OUT_OF_RANGE} {SHOWING_DEFAULT}")
+    last = last or today
+    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
         first, last = last, first
-    return TimelineFilter(chosen, first, last, problem)
+    return TimelineFilter(chosen, first, last)
 
 
 def _program_tz(patient_id: str) -> ZoneInfo:
@@ -138,9 +132,9 @@ def timeline(patient_id: str):
         patient_id=person.id,
         detail=f"{','.join(chosen.kinds)} {chosen.first}..{chosen.last}",
     )
-    template = "record/_timeline.html" if _wants_fragment() else "record/timeline.html"
-    return render_template(
-        template,
+    return render_page(
+        "record/timeline.html",
+        "record/_timeline.html",
         person=person,
         timeline=result,
         chosen=chosen,
@@ -211,7 +205,8 @@ def download_record():
 
 
 def _shareable_kinds() -> list[RecordKind]:
-    return [k for k in RecordKind if k in TIMELINE_SOURCES or k is RecordKind.ACCESS]
+    extra = (RecordKind.ACCESS, RecordKind.COVERAGE)
+    return [k for k in RecordKind if k in TIMELINE_SOURCES or k in extra]
 
 
 @bp.route("/sharing", methods=["GET", "POST"])
@@ -231,6 +226,12 @@ def sharing_page():
             return redirect(url_for("record.sharing_page"), code=303)
     consents = sharing.consents_of(actor.id)
     active = {c.client_id: c for c in consents if sharing.is_active(c)}
+    payers = payers_of(actor.id) if ctx.program.substance_use else []
+    paying = {
+        c.recipient: c
+        for c in consents
+        if c.purpose == sharing.PAYMENT and sharing.is_active(c)
+    }
     forms = {
         r.id: failed
         if failed and failed.recipient.data == r.id
@@ -245,12 +246,13 @@ def sharing_page():
         active=active,
         forms=forms,
         labels=PATIENT_LABELS,
-    ), _form_error_status() if failed else 200
-
-
-def _form_error_status() -> int:
-    """htmx swaps only 2xx answers: a form with mistakes is 200 to htmx, else 422."""
-    return 200 if request.headers.get("HX-Request") else 422
+        payers=payers,
+        paying=paying,
+        payment_forms=[
+            payment_form(n, payer, formdata=None) for n, payer in enumerate(payers)
+        ],
+        payment_kinds=sharing.PAYMENT_KINDS,
+    ), refused_status() if failed else 200
 
 
 def _prefilled(recipient_id: str, kinds, current: RecordConsent | None):
@@ -276,14 +278,90 @@ def _give_consent(actor, recipients: list[FhirClient], kinds):
     return None
 
 
+@bp.route("/sharing/payment", methods=["POST"])
+@requires(Permission.PATIENT_SELF)
+def share_for_payment():
+    """Consent to send my insurance what it needs to pay for my care."""
+    actor, ctx = current_actor(), _patient_context()
+    payers = payers_of(actor.id) if ctx and ctx.program.substance_use else []
+    index = _payment_form_index(request.form)
+    if index is None or index >= len(payers):
+        abort(404)
+    form = payment_form(index, payers[index])
+    if not form.validate_on_submit():
+        flash(next(iter(form.errors.values()))[0])
+        return redirect(url_for("record.sharing_page"), code=303)
+    sharing.give_payment_consent(actor, ctx.program.id, payers[index], form.months.data)
+    flash(f"{ctx.program.name} may now send {payers[index]} what it needs for payment.")
+    return redirect(url_for("record.sharing_page"), code=303)
+
+
+def _payment_form_index(form) -> int | None:
+    """Which payer's form was sent: its fields are named pay-<n>-..."""
+    for name in form:
+        number = name.removeprefix("pay-").split("-")[0]
+        if name.startswith("pay-") and number.isdigit():
+            return int(number)
+    return None
+
+
+@bp.route("/reviews/packets/<packet_id>/release", methods=["POST"])
+@requires(Permission.REVIEWS_READ)
+def release_packet(packet_id: str):
+    """Send a saved review packet to the payer: a disclosure for payment, with the
+    patient's consent in a Part 2 program, recorded in their accounting."""
+    actor = current_actor()
+    packet = load_packet(actor, packet_id)
+    if packet is None:
+        audit("read", "review_packet", outcome=Outcome.DENIED)
+        abort(404)
+    payer = coverage_payer(packet)
+    if packet.released_at is None:
+        program = db.session.get(Program, packet.program_id)
+        decision = sharing.decide_payment(program, packet.patient_id, payer)
+        if not decision.allowed:
+            return _release_refused(packet, payer, decision)
+        sharing.record_payment_disclosure(
+            actor, packet.patient_id, payer, decision, packet.id
+        )
+        mark_released(actor, packet, payer)
+    flash(f"Sent to {payer}. Upload the PDF to the payer now.")
+    return redirect(url_for("reviews.saved_packet", packet_id=packet.id), code=303)
+
+
+def _release_refused(packet, payer: str, decision):
+    audit(
+        "disclose",
+        "review_packet",
+        patient_id=packet.patient_id,
+        object_id=packet.id,
+        outcome=Outcome.DENIED,
+        detail=f"refused ({decision.reason})",
+    )
+    message = PAYMENT_REFUSALS[decision.reason].format(payer=payer)
+    return render_template(
+        "reviews/saved_packet.html",
+        packet=packet,
+        content=packet.content,
+        error=message,
+    ), 422
+
+
+PAYMENT_REFUSALS = {
+    "no-consent": "Not sent: the patient has not agreed to share with {payer} for "
+    "payment. They can agree on their Sharing page.",
+    "revoked": "Not sent: the patient stopped sharing with {payer} for payment.",
+    "expired": "Not sent: the patient's consent to share with {payer} for payment "
+    "has ended. They can agree again on their Sharing page.",
+}
+
+
 @bp.route("/sharing/<consent_id>/stop", methods=["POST"])
 @requires(Permission.PATIENT_SELF)
 def stop_sharing(consent_id: str):
     """Revoke a consent; it takes effect at once."""
     actor = current_actor()
-    consent = (
-        db.session.get(RecordConsent, consent_id) if len(consent_id) == 36 else None
-    )
+    consent = db.session.get(RecordConsent, consent_id) if is_id(consent_id) else None
     if consent is None or consent.patient_id != actor.id:
         abort(404)
     sharing.revoke_consent(actor, consent)

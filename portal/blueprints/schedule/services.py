@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, bindparam, func, literal, literal_column, select
-from sqlalchemy.orm import aliased, contains_eager, joinedload
+from icalendar import Calendar, Component, Event
+from sqlalchemy import Row, or_, select
+from sqlalchemy.orm import aliased, joinedload
 
 from portal import db
 from portal.audit import audit
 from portal.blueprints.auth.models import User
+from portal.blueprints.programs.access import staff_program_ids
+from portal.blueprints.programs.context import (
+    PatientContext,
+    load_patient_context,
+    local_today,
+)
+from portal.blueprints.programs.models import Enrollment, EnrollmentStatus, Track
 from portal.blueprints.schedule.models import (
     Appointment,
     AppointmentKind,
@@ -25,10 +30,8 @@ from portal.blueprints.schedule.models import (
     AttendanceStatus,
     CalendarFeed,
     GroupSession,
-    SessionKind,
 )
-from portal.blueprints.staff.models import Enrollment, EnrollmentStatus, Program, Track
-from portal.db import utcnow
+from portal.db import is_id, utcnow
 
 APPOINTMENT_TITLES = {
     AppointmentKind.THERAPY: "Individual therapy",
@@ -57,251 +60,22 @@ class DayItem:
 
 
 @dataclass
-class PatientContext:
-    enrollment: Enrollment
-    program: Program
-    tz: ZoneInfo
-
-
-def load_patient_context(patient_id: str) -> PatientContext | None:
-    """The current enrollment with its program and track, in one query."""
-    enrollment = db.session.scalar(_current_enrollment(), {"patient_id": patient_id})
-    if enrollment is None:
-        return None
-    return PatientContext(
-        enrollment, enrollment.program, ZoneInfo(enrollment.program.timezone)
-    )
-
-
-# The statements of the patient's pages are built once and reused with bound values:
-# building a select and its cache key on every request costs more CPU than running it
-# (bench/README.md has the figures). Those that return plain rows run on the
-# connection, past the ORM's execution path, which costs more than the statement.
-
-
-@cache
-def _current_enrollment():
-    return (
-        select(Enrollment)
-        .join(Enrollment.program)
-        .options(contains_eager(Enrollment.program), joinedload(Enrollment.track))
-        .where(
-            Enrollment.patient_id == bindparam("patient_id"),
-            Enrollment.status != EnrollmentStatus.DISCHARGED,
-        )
-        .order_by(Enrollment.admitted_on.desc())
-        .limit(1)
-    )
-
-
-@dataclass
 class TodayData:
-    """Everything Today reads, from one query."""
+    """The patient's context and their day, read as the week reads it."""
 
     ctx: PatientContext
     day: date
     items: list[DayItem]
-    status_values: tuple  # checkins.services.today_status_columns
-    unread_notifications: int
-    unread_messages: int
-
-
-# An appointment shows on the local day it starts; a day in any time zone lies within
-# two days of the moment in UTC, so Today reads that window and keeps its own day.
-TODAY_WINDOW = timedelta(days=2)
 
 
 def load_today(patient_id: str) -> TodayData | None:
-    """The patient's current enrollment with its program and track, their day's group
-    sessions and appointments, the check-in and screener status, and the header's two
-    unread counts: one query (the rows of the day come as JSON arrays)."""
-    from portal.blueprints.notifications.services import unread_count_params
-
-    now = utcnow()
-    params = {
-        "patient_id": patient_id,
-        "actor_id": patient_id,
-        "window_start": now - TODAY_WINDOW,
-        "window_end": now + TODAY_WINDOW,
-        # the weekdays of the days around now: the local day is one of them
-        "weekdays": sorted({(now + timedelta(days=n)).weekday() for n in (-1, 0, 1)}),
-    }
-    connection = db.session.connection()
-    row = connection.execute(
-        _today_statement(connection.dialect.name),
-        params | unread_count_params(patient_id),
-    ).first()
-    if row is None:
+    """The patient's context and today's items, through `schedule_between`: Today is
+    the week's reading of one day."""
+    ctx = load_patient_context(patient_id)
+    if ctx is None:
         return None
-    values = row._mapping
-    program = db.as_loaded(Program, _prefixed(values, "program_", PROGRAMS))
-    track = (
-        db.as_loaded(Track, _prefixed(values, "track_", TRACKS))
-        if values["track_id"] is not None
-        else None
-    )
-    enrollment = db.as_loaded(
-        Enrollment,
-        _prefixed(values, "enrollment_", ENROLLMENTS),
-        program=program,
-        track=track,
-    )
-    ctx = PatientContext(enrollment, program, ZoneInfo(program.timezone))
-    groups, appointments = values["groups"], values["appointments"]
-    status = [values[key] for key in STATUS_KEYS]
-    notes, messages = values["unread_notifications"], values["unread_messages"]
-    day = now.astimezone(ctx.tz).date()
-    items = _arrange(
-        ctx,
-        {day: []},
-        [_group_from_json(value) for value in _json_list(groups)],
-        [_appointment_from_json(value) for value in _json_list(appointments)],
-    )[day]
-    return TodayData(ctx, day, items, tuple(status), notes or 0, messages or 0)
-
-
-@cache
-def _today_statement(dialect: str):
-    """Built once per database kind (the JSON functions differ)."""
-    from portal.blueprints.auth.models import Role
-    from portal.blueprints.checkins.services import today_status_columns
-    from portal.blueprints.messages.caseload import unread_messages_column
-    from portal.blueprints.notifications.services import UNREAD_COUNT
-
-    patient = bindparam("patient_id")
-    facilitator, staff = aliased(User), aliased(User)
-    groups = (
-        select(
-            _json_rows(
-                dialect,
-                id=GroupSession.id,
-                weekday=GroupSession.weekday,
-                title=GroupSession.title,
-                kind=GroupSession.kind,
-                starts_at=GroupSession.starts_at,
-                ends_at=GroupSession.ends_at,
-                room=GroupSession.room,
-                telehealth_url=GroupSession.telehealth_url,
-                with_whom=facilitator.display_name,
-            )
-        )
-        .select_from(GroupSession)
-        .outerjoin(facilitator, GroupSession.facilitator_id == facilitator.id)
-        .where(
-            GroupSession.track_id == Enrollment.track_id,
-            GroupSession.active,
-            GroupSession.weekday.in_(bindparam("weekdays", expanding=True)),
-        )
-        .scalar_subquery()
-    )
-    appointments = (
-        select(
-            _json_rows(
-                dialect,
-                id=Appointment.id,
-                kind=Appointment.kind,
-                starts_at=Appointment.starts_at,
-                ends_at=Appointment.ends_at,
-                room=Appointment.room,
-                telehealth_url=Appointment.telehealth_url,
-                with_whom=staff.display_name,
-            )
-        )
-        .select_from(Appointment)
-        .join(staff, Appointment.staff_id == staff.id)
-        .where(
-            Appointment.patient_id == patient,
-            Appointment.status == AppointmentStatus.BOOKED,
-            Appointment.starts_at >= bindparam("window_start"),
-            Appointment.starts_at < bindparam("window_end"),
-        )
-        .scalar_subquery()
-    )
-    status = today_status_columns(patient, Enrollment.program_id)
-    return (
-        select(
-            *_labelled(ENROLLMENTS, "enrollment_"),
-            *_labelled(PROGRAMS, "program_"),
-            *_labelled(TRACKS, "track_"),
-            groups.label("groups"),
-            appointments.label("appointments"),
-            *(
-                column.label(key)
-                for key, column in zip(STATUS_KEYS, status, strict=True)
-            ),
-            UNREAD_COUNT.scalar_subquery().label("unread_notifications"),
-            unread_messages_column(Role.PATIENT).label("unread_messages"),
-        )
-        .select_from(Enrollment)
-        .join(Program, Program.id == Enrollment.program_id)
-        .outerjoin(Track, Track.id == Enrollment.track_id)
-        .where(
-            Enrollment.patient_id == patient,
-            Enrollment.status != EnrollmentStatus.DISCHARGED,
-        )
-        .order_by(Enrollment.admitted_on.desc())
-        .limit(1)
-    )
-
-
-ENROLLMENTS, PROGRAMS, TRACKS = Enrollment.__table__, Program.__table__, Track.__table__
-STATUS_KEYS = ("last_checkin", "last_phq9", "last_gad7", "screener_schedule")
-
-
-def _labelled(table, prefix: str) -> list:
-    return [column.label(prefix + column.key) for column in table.c]
-
-
-def _prefixed(values, prefix: str, table) -> dict:
-    return {column.key: values[prefix + column.key] for column in table.c}
-
-
-def _json_rows(dialect: str, **columns):
-    """Rows as one JSON array of objects, built in the database: json_agg on
-    PostgreSQL, json_group_array on SQLite (an empty set gives [] on both)."""
-    pairs = [part for key, column in columns.items() for part in (literal(key), column)]
-    if dialect == "postgresql":
-        return func.coalesce(
-            func.json_agg(func.json_build_object(*pairs)), literal_column("'[]'::json")
-        )
-    return func.json_group_array(func.json_object(*pairs))
-
-
-def _json_list(value) -> list[dict]:
-    """PostgreSQL's driver decodes JSON; SQLite gives text."""
-    return json.loads(value) if isinstance(value, str) else value or []
-
-
-def _moment(value: str) -> datetime:
-    """A stored UTC moment from JSON: PostgreSQL writes the offset, SQLite does not."""
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _group_from_json(value: dict) -> SimpleNamespace:
-    return SimpleNamespace(
-        **value
-        | {
-            "kind": SessionKind(value["kind"]),
-            "starts_at": time.fromisoformat(value["starts_at"]),
-            "ends_at": time.fromisoformat(value["ends_at"]),
-        }
-    )
-
-
-def _appointment_from_json(value: dict) -> SimpleNamespace:
-    return SimpleNamespace(
-        **value
-        | {
-            "kind": AppointmentKind(value["kind"]),
-            "starts_at": _moment(value["starts_at"]),
-            "ends_at": _moment(value["ends_at"]),
-        }
-    )
-
-
-def local_today(ctx: PatientContext) -> date:
-    return utcnow().astimezone(ctx.tz).date()
+    day = local_today(ctx)
+    return TodayData(ctx, day, schedule_between(ctx, day, day)[day])
 
 
 def schedule_between(
@@ -341,15 +115,9 @@ def _enrolled_on(enrollment: Enrollment, day: date) -> bool:
 
 
 def _group_sessions(track_id: str, weekdays: set[int]) -> list[Row]:
-    params = {"track_id": track_id, "weekdays": sorted(weekdays)}
-    return db.session.connection().execute(_group_sessions_query(), params).all()
-
-
-@cache
-def _group_sessions_query():
     """Only the columns a day item shows: rows, not entities, are cheap to load."""
     facilitator = aliased(User)
-    return (
+    return db.session.execute(
         select(
             GroupSession.id,
             GroupSession.weekday,
@@ -363,25 +131,17 @@ def _group_sessions_query():
         )
         .outerjoin(facilitator, GroupSession.facilitator_id == facilitator.id)
         .where(
-            GroupSession.track_id == bindparam("track_id"),
+            GroupSession.track_id == track_id,
             GroupSession.active.is_(True),
-            GroupSession.weekday.in_(bindparam("weekdays", expanding=True)),
+            GroupSession.weekday.in_(sorted(weekdays)),
         )
-    )
+    ).all()
 
 
 def _appointments(ctx: PatientContext, first: date, last: date) -> list[Row]:
-    params = {
-        "patient_id": ctx.enrollment.patient_id,
-        "start": datetime.combine(first, time.min, ctx.tz),
-        "end": datetime.combine(last + timedelta(days=1), time.min, ctx.tz),
-    }
-    return db.session.connection().execute(_appointments_query(), params).all()
-
-
-@cache
-def _appointments_query():
-    return (
+    start = datetime.combine(first, time.min, ctx.tz)
+    end = datetime.combine(last + timedelta(days=1), time.min, ctx.tz)
+    return db.session.execute(
         select(
             Appointment.id,
             Appointment.kind,
@@ -393,12 +153,12 @@ def _appointments_query():
         )
         .join(User, Appointment.staff_id == User.id)
         .where(
-            Appointment.patient_id == bindparam("patient_id"),
+            Appointment.patient_id == ctx.enrollment.patient_id,
             Appointment.status == AppointmentStatus.BOOKED,
-            Appointment.starts_at >= bindparam("start"),
-            Appointment.starts_at < bindparam("end"),
+            Appointment.starts_at >= start,
+            Appointment.starts_at < end,
         )
-    )
+    ).all()
 
 
 def _group_item(tz: ZoneInfo, day: date, session: Row) -> DayItem:
@@ -441,6 +201,22 @@ def now_and_next(
 def week_of(day: date) -> tuple[date, date]:
     monday = day - timedelta(days=day.weekday())
     return monday, monday + timedelta(days=6)
+
+
+def attendance_between(
+    patient_id: str, first: date, last: date
+) -> dict[tuple[str, date], AttendanceStatus]:
+    """The patient's attendance marks from first to last, by (session id, day)."""
+    rows = db.session.execute(
+        select(
+            Attendance.group_session_id, Attendance.occurs_on, Attendance.status
+        ).where(
+            Attendance.patient_id == patient_id,
+            Attendance.occurs_on >= first,
+            Attendance.occurs_on <= last,
+        )
+    ).all()
+    return {(row.group_session_id, row.occurs_on): row.status for row in rows}
 
 
 # ---- calendar feed -------------------------------------------------------------------
@@ -497,46 +273,42 @@ def has_active_feed(patient_id: str) -> bool:
 
 
 def render_ics(items: list[DayItem], app_name: str) -> str:
-    """An iCalendar body with neutral titles, times in UTC."""
-    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//portal//schedule//EN",
-        "CALSCALE:GREGORIAN",
-        f"X-WR-CALNAME:{_ics_text(app_name)}",
-    ]
+    """An iCalendar body with neutral titles, times in UTC.
+
+    icalendar escapes each value and then folds its lines at 75 octets, so a long
+    room name never leaves an over-long line or a backslash cut from its escape.
+    """
+    stamp = utcnow().astimezone(UTC)
+    calendar = Calendar()
+    calendar.add("prodid", "-//portal//schedule//EN")
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    _add_text(calendar, "x-wr-calname", app_name)
     for item in items:
-        lines += [
-            "BEGIN:VEVENT",
-            f"UID:{item.source_id}-{item.starts.date().isoformat()}@portal",
-            f"DTSTAMP:{stamp}",
-            f"DTSTART:{_ics_time(item.starts)}",
-            f"DTEND:{_ics_time(item.ends)}",
-            f"SUMMARY:{item.calendar_title()}",
-            f"LOCATION:{_ics_text(_where(item))}",
-            "DESCRIPTION:Details are in the app.",
-            "END:VEVENT",
-        ]
-    lines.append("END:VCALENDAR")
-    return "\r\n".join(lines) + "\r\n"
+        calendar.add_component(_ics_event(item, stamp))
+    return calendar.to_ical().decode("utf-8")
+
+
+def _ics_event(item: DayItem, stamp: datetime) -> Event:
+    event = Event()
+    event.add("uid", f"{item.source_id}-{item.starts.date().isoformat()}@portal")
+    event.add("dtstamp", stamp)
+    event.add("dtstart", item.starts.astimezone(UTC))
+    event.add("dtend", item.ends.astimezone(UTC))
+    _add_text(event, "summary", item.calendar_title())
+    _add_text(event, "location", _where(item))
+    event.add("description", "Details are in the app.")
+    return event
+
+
+def _add_text(component: Component, name: str, value: str | None) -> None:
+    """Add a text property only when it says something: RFC 5545 has no empty ones."""
+    if value and value.strip():
+        component.add(name, value)
 
 
 def _where(item: DayItem) -> str:
     return item.room or ("Video" if item.telehealth_url else "")
-
-
-def _ics_time(moment: datetime) -> str:
-    return moment.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _ics_text(value: str) -> str:
-    return (
-        value.replace("\\", "\\\\")
-        .replace(";", r"\;")
-        .replace(",", r"\,")
-        .replace("\n", r"\n")
-    )[:200]
 
 
 # ---- rosters and attendance ----------------------------------------------------------
@@ -557,6 +329,8 @@ def roster_for(session: GroupSession, day: date) -> list[RosterRow]:
             Enrollment.track_id == session.track_id,
             Enrollment.status != EnrollmentStatus.DISCHARGED,
             Enrollment.admitted_on <= day,
+            # Patients in step-down after discharge come to no more sessions.
+            or_(Enrollment.discharged_on.is_(None), Enrollment.discharged_on >= day),
         )
     ).all()
     marks = {
@@ -618,3 +392,34 @@ def parse_attendance_form(form) -> dict[str, AttendanceStatus]:
         if key.startswith("mark-") and value in AttendanceStatus._value2member_map_:
             marks[key.removeprefix("mark-")] = AttendanceStatus(value)
     return marks
+
+
+# ---- staff: the program's group sessions ---------------------------------------------
+
+
+def load_program_session(staff: User, session_id: str) -> GroupSession | None:
+    """A group session of one of the staff member's programs, else None."""
+    if not is_id(session_id):
+        return None
+    return db.session.scalar(
+        select(GroupSession)
+        .join(Track, Track.id == GroupSession.track_id)
+        .where(
+            GroupSession.id == session_id,
+            Track.program_id.in_(staff_program_ids(staff)),
+        )
+    )
+
+
+def sessions_on(staff: User, day: date) -> list[tuple[GroupSession, Track]]:
+    rows = db.session.execute(
+        select(GroupSession, Track)
+        .join(Track, Track.id == GroupSession.track_id)
+        .where(
+            Track.program_id.in_(staff_program_ids(staff)),
+            GroupSession.weekday == day.weekday(),
+            GroupSession.active.is_(True),
+        )
+        .order_by(GroupSession.starts_at, Track.name)
+    ).all()
+    return [(row[0], row[1]) for row in rows]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
     abort,
     current_app,
-    g,
+    flash,
     make_response,
     redirect,
     render_template,
@@ -17,18 +18,35 @@ from flask import (
 )
 
 from portal import db
-from portal.audit import audit
-from portal.blueprints.schedule import services
+from portal.audit import Outcome, audit, audit_many
+from portal.blueprints.programs.context import load_patient_context, local_today
+from portal.blueprints.programs.models import EnrollmentStatus
+from portal.blueprints.schedule import changes, notices, services
+from portal.blueprints.schedule.forms import (
+    ApproveForm,
+    ChangeForm,
+    NoticeForm,
+    OfferForm,
+)
+from portal.blueprints.schedule.models import (
+    AttendanceStatus,
+    ChangeStatus,
+    NoticeKind,
+    NoticeReason,
+)
+from portal.dates import OUT_OF_RANGE, in_range
+from portal.rendering import render_page
 from portal.security import Permission, current_actor, public, requires
 
 bp = Blueprint("schedule", __name__)
 
-
-def _wants_fragment() -> bool:
-    """htmx asks for part of a page; a boosted link or form gets the whole page."""
-    return bool(request.headers.get("HX-Request")) and not request.headers.get(
-        "HX-Boosted"
-    )
+# How the week marks a session the patient was marked for (words, not colour alone).
+MARK_WORDS = {
+    AttendanceStatus.PRESENT: "Attended",
+    AttendanceStatus.LATE: "Attended, late",
+    AttendanceStatus.ABSENT: "Missed",
+    AttendanceStatus.EXCUSED: "Missed, excused",
+}
 
 
 @bp.route("/")
@@ -42,34 +60,68 @@ def today():
     audit("read", "schedule", patient_id=actor.id)
     if today is None:
         return render_template("schedule/not_enrolled.html")
-    # the header's counts came with the page's one query: the template asks no more
-    g.unread_notifications = today.unread_notifications
-    g.unread_messages = today.unread_messages
+    if today.ctx.enrollment.status is EnrollmentStatus.ALUMNI:
+        return render_template("schedule/program_ended.html", ctx=today.ctx)
     ctx, day, items = today.ctx, today.day, today.items
     current, upcoming = services.now_and_next(
         items, services.utcnow().astimezone(ctx.tz)
     )
-    from portal.blueprints.checkins.services import today_status_from
-
-    template = "schedule/_day.html" if _wants_fragment() else "schedule/today.html"
-    return render_template(
-        template,
+    return render_page(
+        "schedule/today.html",
+        "schedule/_day.html",
         ctx=ctx,
         day=day,
         items=items,
         current=current,
         upcoming=upcoming,
-        status=today_status_from(today.status_values, ctx),
+        told=notices.patient_notices(actor.id, day),
+        now=services.utcnow().astimezone(ctx.tz),
+        notice_words=notices.notice_words,
     )
 
 
-def _week_start(ctx) -> date:
+@bp.route("/today/tell/<session_id>", methods=["GET", "POST"])
+@requires(Permission.PATIENT_SELF)
+def tell(session_id: str):
+    """Tell the program "I'll be late" or "I can't come today", with a reason."""
+    actor = current_actor()
+    ctx = load_patient_context(actor.id)
+    session = notices.todays_session(ctx, session_id) if ctx else None
+    if session is None:
+        audit("read", "schedule", outcome=Outcome.DENIED)
+        abort(404)
+    form, refused = NoticeForm(), None
+    if form.validate_on_submit():
+        data = notices.NoticeData(
+            NoticeKind(form.kind.data),
+            NoticeReason(form.reason.data),
+            (form.note.data or "").strip() or None,
+        )
+        try:
+            notices.tell_program(actor, ctx, session, data)
+        except notices.NoticeRefused as problem:
+            refused = str(problem)
+        else:
+            flash("Thank you for telling us. Your team will see it.")
+            return redirect(url_for("schedule.today"), code=303)
+    if request.method == "GET":
+        refused = notices.refusal(actor.id, ctx, session, services.utcnow())
+    audit("read", "schedule", patient_id=actor.id, object_id=session.id)
+    status = 200 if request.method == "GET" else (409 if refused else 422)
+    return render_template(
+        "schedule/tell.html", session=session, form=form, refused=refused
+    ), status
+
+
+def _week_start(ctx) -> date | None:
+    """The Monday of the asked week (this week when the date is not understood);
+    None for a date too far out to show."""
     raw = request.args.get("start", "")
     try:
-        chosen = date.fromisoformat(raw) if raw else services.local_today(ctx)
+        chosen = date.fromisoformat(raw) if raw else local_today(ctx)
     except ValueError:
-        chosen = services.local_today(ctx)
-    return services.week_of(chosen)[0]
+        chosen = local_today(ctx)
+    return services.week_of(chosen)[0] if in_range(chosen) else None
 
 
 @bp.route("/week")
@@ -77,19 +129,31 @@ def _week_start(ctx) -> date:
 def week():
     """Seven days of the patient's program, Monday to Sunday."""
     actor = current_actor()
-    ctx = services.load_patient_context(actor.id)
+    ctx = load_patient_context(actor.id)
     audit("read", "schedule", patient_id=actor.id)
     if ctx is None:
         return render_template("schedule/not_enrolled.html")
+    if ctx.enrollment.status is EnrollmentStatus.ALUMNI:
+        return render_template("schedule/program_ended.html", ctx=ctx)
     first = _week_start(ctx)
+    if first is None:
+        return render_template(
+            "error.html",
+            title="We cannot show that week",
+            message=f"{OUT_OF_RANGE} Go to the start page to see this week.",
+        ), 400
     days = services.schedule_between(ctx, first, first + timedelta(days=6))
-    template = "schedule/_week.html" if _wants_fragment() else "schedule/week.html"
-    return render_template(
-        template,
+    marks = services.attendance_between(actor.id, first, first + timedelta(days=6))
+    return render_page(
+        "schedule/week.html",
+        "schedule/_week.html",
         ctx=ctx,
         days=days,
         first=first,
-        today=services.local_today(ctx),
+        today=local_today(ctx),
+        now=services.utcnow().astimezone(ctx.tz),
+        marks=marks,
+        mark_words=MARK_WORDS,
         previous=first - timedelta(days=7),
         following=first + timedelta(days=7),
     )
@@ -125,10 +189,10 @@ def calendar_feed(token: str):
     feed = services.active_feed_for_token(token)
     if feed is None:
         abort(404)
-    ctx = services.load_patient_context(feed.patient_id)
+    ctx = load_patient_context(feed.patient_id)
     if ctx is None:
         abort(404)
-    first = services.local_today(ctx) - timedelta(days=14)
+    first = local_today(ctx) - timedelta(days=14)
     days = services.schedule_between(ctx, first, first + timedelta(days=14 + 56))
     items = [item for day_items in days.values() for item in day_items]
     audit(
@@ -149,13 +213,11 @@ def calendar_feed(token: str):
 
 
 def _load_session_or_404(session_id: str, raw_day: str):
-    from portal.blueprints.staff.services import load_program_session
-
     try:
         day = date.fromisoformat(raw_day)
     except ValueError:
         abort(404)
-    session = load_program_session(current_actor(), session_id)
+    session = services.load_program_session(current_actor(), session_id)
     if session is None or session.weekday != day.weekday():
         abort(404)
     return session, day
@@ -172,8 +234,7 @@ def roster(session_id: str, day: str):
         saved = services.record_attendance(current_actor(), session, occurs_on, marks)
     rows = services.roster_for(session, occurs_on)
     if request.method == "GET":
-        for row in rows:
-            audit("read", "attendance", patient_id=row.patient.id, object_id=session.id)
+        audit_many("read", "attendance", [(r.patient.id, session.id) for r in rows])
     db.session.flush()
     return render_template(
         "schedule/roster.html",
@@ -182,4 +243,139 @@ def roster(session_id: str, day: str):
         rows=rows,
         saved=saved,
         statuses=list(services.AttendanceStatus),
+        told=notices.session_notices(session.id, occurs_on),
+        suggested=notices.SUGGESTED_MARK,
+        notice_words=notices.notice_words,
     )
+
+
+# ---- appointment changes ------------------------------------------------------------
+
+
+def _local_moment(day: date, at: time, ctx_tz) -> datetime:
+    return datetime.combine(day, at, ctx_tz)
+
+
+@bp.route("/appointments/<appointment_id>/change", methods=["GET", "POST"])
+@requires(Permission.PATIENT_SELF)
+def change_appointment(appointment_id: str):
+    """Ask to move an appointment to another time, and see the team's answer."""
+    actor = current_actor()
+    ctx = load_patient_context(actor.id)
+    appointment = changes.own_appointment(actor, appointment_id) if ctx else None
+    if appointment is None:
+        audit("read", "appointment", outcome=Outcome.DENIED)
+        abort(404)
+    asked = changes.changes_of(appointment.id)
+    form, refused = ChangeForm(), None
+    if form.validate_on_submit():
+        wanted = _local_moment(form.wanted_date.data, form.wanted_time.data, ctx.tz)
+        note = (form.note.data or "").strip() or None
+        try:
+            changes.ask_to_change(actor, appointment, wanted, note, asked)
+        except changes.ChangeRefused as problem:
+            refused = str(problem)
+        else:
+            flash("Sent. Your team will answer, and we will tell you.")
+            return redirect(
+                url_for(".change_appointment", appointment_id=appointment.id), code=303
+            )
+    audit("read", "appointment", patient_id=actor.id, object_id=appointment.id)
+    status = 200 if request.method == "GET" else (409 if refused else 422)
+    return render_template(
+        "schedule/change.html",
+        appointment=appointment,
+        asked=asked,
+        form=form,
+        refused=refused,
+        tz=ctx.tz,
+        now=services.utcnow(),
+        pending=any(c.status is ChangeStatus.PENDING for c in asked),
+        title_of=services.APPOINTMENT_TITLES,
+    ), status
+
+
+@bp.route("/staff/appointment-changes")
+@requires(Permission.STAFF_SCHEDULE)
+def appointment_changes():
+    """Requests to change an appointment that wait for an answer."""
+    views = changes.pending_for_staff(current_actor())
+    return render_template(
+        "schedule/changes.html",
+        views=views,
+        title_of=services.APPOINTMENT_TITLES,
+        when=_when,
+    )
+
+
+def _when(moment: datetime, tz: str) -> str:
+    return moment.astimezone(ZoneInfo(tz)).strftime("%a %b %-d, %-I:%M %p")
+
+
+def _change_or_404(change_id: str) -> changes.ChangeView:
+    view = changes.load_change_for_staff(current_actor(), change_id)
+    if view is None:
+        audit("read", "appointment_change", outcome=Outcome.DENIED)
+        abort(404)
+    return view
+
+
+def _change_page(view, approve_form, offer_form, refused=None, status=200):
+    audit(
+        "read",
+        "appointment_change",
+        patient_id=view.change.patient_id,
+        object_id=view.change.id,
+    )
+    return render_template(
+        "schedule/change_answer.html",
+        view=view,
+        approve_form=approve_form,
+        offer_form=offer_form,
+        refused=refused,
+        tz=ZoneInfo(view.timezone),
+        title_of=services.APPOINTMENT_TITLES,
+    ), status
+
+
+@bp.route("/staff/appointment-changes/<change_id>")
+@requires(Permission.STAFF_SCHEDULE)
+def appointment_change(change_id: str):
+    """One request to change an appointment: approve it or offer another time."""
+    return _change_page(_change_or_404(change_id), ApproveForm(), OfferForm())
+
+
+@bp.route("/staff/appointment-changes/<change_id>/approve", methods=["POST"])
+@requires(Permission.STAFF_SCHEDULE)
+def approve_change(change_id: str):
+    """Move the appointment to the time the patient asked for."""
+    view = _change_or_404(change_id)
+    form = ApproveForm()
+    if not form.validate_on_submit():
+        return _change_page(view, form, OfferForm(), status=422)
+    return _answer(view, None, form.note.data, form, OfferForm())
+
+
+@bp.route("/staff/appointment-changes/<change_id>/offer", methods=["POST"])
+@requires(Permission.STAFF_SCHEDULE)
+def offer_change(change_id: str):
+    """Move the appointment to another time staff offer."""
+    view = _change_or_404(change_id)
+    form = OfferForm()
+    if not form.validate_on_submit():
+        return _change_page(view, ApproveForm(), form, status=422)
+    moment = _local_moment(
+        form.new_date.data, form.new_time.data, ZoneInfo(view.timezone)
+    )
+    return _answer(view, moment, form.note.data, ApproveForm(), form)
+
+
+def _answer(view, moment, note, approve_form, offer_form):
+    try:
+        changes.answer_change(
+            current_actor(), view, moment, (note or "").strip() or None
+        )
+    except changes.ChangeRefused as problem:
+        return _change_page(view, approve_form, offer_form, str(problem), 409)
+    flash("Saved. The patient is told.")
+    return redirect(url_for(".appointment_changes"), code=303)

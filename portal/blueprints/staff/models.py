@@ -1,112 +1,63 @@
-"""Programs, staff membership, enrollments, care teams and recorded access grants."""
+"""The morning huddle: huddles held, notes and actions agreed about a patient."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from enum import StrEnum
+from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.blueprints.auth.models import User, str_enum
-from portal.db import Base, Timestamps, UUIDPk
+from portal.db import Base, UUIDPk, utcnow
 
 
-class LevelOfCare(StrEnum):
-    IOP = "IOP"
-    PHP = "PHP"
+class Huddle(UUIDPk, Base):
+    """The team marked a huddle held: the next one lists admissions since then."""
 
+    __tablename__ = "huddles"
+    __table_args__ = (Index("ix_huddles_program_held", "program_id", "held_at"),)
 
-class EnrollmentStatus(StrEnum):
-    ACTIVE = "active"
-    ON_HOLD = "on_hold"
-    DISCHARGED = "discharged"
-
-
-class TeamRole(StrEnum):
-    THERAPIST = "therapist"
-    PRESCRIBER = "prescriber"
-    NURSE = "nurse"
-    CASE_MANAGER = "case_manager"
-    PEER = "peer"
-
-
-# Monday=0 … Sunday=6 -> ["09:00", "17:00"]; a missing weekday is closed.
-DEFAULT_OPENING_HOURS = {str(day): ["08:00", "17:00"] for day in range(5)}
-
-
-class Program(UUIDPk, Timestamps, Base):
-    __tablename__ = "programs"
-
-    name: Mapped[str] = mapped_column(String(120))
-    app_name: Mapped[str | None] = mapped_column(String(40))
-    levels_of_care: Mapped[str] = mapped_column(String(20), default="IOP,PHP")
-    timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
-    on_call_phone: Mapped[str] = mapped_column(String(32))
-    opening_hours: Mapped[dict] = mapped_column(
-        JSON, default=lambda: dict(DEFAULT_OPENING_HOURS)
-    )
-    substance_use: Mapped[bool] = mapped_column(Boolean, default=True)
-
-
-class StaffMembership(Base):
-    __tablename__ = "staff_memberships"
-
-    user_id: Mapped[str] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    program_id: Mapped[str] = mapped_column(
-        ForeignKey("programs.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
-
-
-class Track(UUIDPk, Base):
-    __tablename__ = "tracks"
-
-    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"), index=True)
-    name: Mapped[str] = mapped_column(String(80))
-    level_of_care: Mapped[LevelOfCare] = mapped_column(str_enum(LevelOfCare, 3))
-
-
-class Enrollment(UUIDPk, Timestamps, Base):
-    __tablename__ = "enrollments"
-    __table_args__ = (Index("ix_enrollments_program_status", "program_id", "status"),)
-
-    patient_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
-    track_id: Mapped[str | None] = mapped_column(ForeignKey("tracks.id"))
-    level_of_care: Mapped[LevelOfCare] = mapped_column(str_enum(LevelOfCare, 3))
-    admitted_on: Mapped[date]
-    discharged_on: Mapped[date | None]
-    status: Mapped[EnrollmentStatus] = mapped_column(
-        str_enum(EnrollmentStatus), default=EnrollmentStatus.ACTIVE
-    )
-
-    program: Mapped[Program] = relationship(lazy="raise")
-    track: Mapped[Track | None] = relationship(lazy="raise")
-    patient: Mapped[User] = relationship(lazy="raise")
+    held_at: Mapped[datetime] = mapped_column(default=utcnow)
+    held_by_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
 
 
-class CareTeamAssignment(UUIDPk, Base):
-    __tablename__ = "care_team"
-    __table_args__ = (UniqueConstraint("patient_id", "team_role"),)
+class HuddleNote(UUIDPk, Base):
+    """What the team said about a patient at a huddle. Clinical: clinicians only."""
 
-    patient_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
-    staff_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
-    team_role: Mapped[TeamRole] = mapped_column(str_enum(TeamRole))
-
-    staff: Mapped[User] = relationship(foreign_keys=[staff_id], lazy="raise")
-
-
-class AccessGrant(UUIDPk, Timestamps, Base):
-    """A staff member's recorded reason to see a program patient outside their team."""
-
-    __tablename__ = "access_grants"
+    __tablename__ = "huddle_notes"
     __table_args__ = (
-        Index("ix_access_grants_staff_patient", "staff_id", "patient_id"),
+        Index("ix_huddle_notes_program_written", "program_id", "written_at"),
     )
 
-    staff_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
     patient_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
-    reason: Mapped[str] = mapped_column(Text)
-    expires_at: Mapped[datetime]
+    body: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    written_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HuddleAction(UUIDPk, Base):
+    """Something a team member agreed to do for a patient by a time ("Maria to call
+    about the ride by 11"), shown at every huddle until it is marked done."""
+
+    __tablename__ = "huddle_actions"
+    __table_args__ = (
+        # The huddle's open actions of a program, soonest first.
+        Index(
+            "ix_huddle_actions_open",
+            "program_id",
+            "due_at",
+            postgresql_where=text("done_at IS NULL"),
+            sqlite_where=text("done_at IS NULL"),
+        ),
+    )
+
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    patient_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    what: Mapped[str] = mapped_column(String(300))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    due_at: Mapped[datetime]
+    created_by_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+    done_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-from portal.blueprints.record.fhir.common import FHIR_VERSION, instant
-from portal.blueprints.record.fhir.registry import SEARCH_ONLY
+from portal.blueprints.record.fhir.common import (
+    FHIR_VERSION,
+    MapContext,
+    ProgramInfo,
+    instant,
+)
+from portal.blueprints.record.fhir.registry import SEARCH_ONLY, token_params
+from portal.blueprints.record.fhir.service import search_params_of
 from portal.db import utcnow
 
 SEARCH_PARAMS = {
     "patient": ("reference", "The patient the resources are about"),
+    "subject": ("reference", "The patient the resources are about (Patient/[id])"),
     "date": ("date", "When it happened (effective, authored, start, occurrence)"),
     "_lastUpdated": ("date", "When the resource last changed"),
     "_id": ("token", "The resource id"),
+    "code": ("token", "The code: system|code, code, or system|"),
+    "category": ("token", "The category: system|code, code, or system|"),
+    "status": ("token", "The resource's status code"),
+    "questionnaire": ("reference", "The instrument's canonical (LOINC's form)"),
 }
-PLAIN = ("Patient", "Practitioner", "Organization")
+ORDER = list(SEARCH_PARAMS)
+SEARCH_DOCS = (
+    "Search answers a searchset with an exact total. Also: _count (0 to 200), "
+    "_sort=date or -date (the default), _summary=count, and paging by the next link "
+    "(a cursor: rows added meanwhile never repeat or skip an entry). A parameter not "
+    "listed is ignored and named in an OperationOutcome entry (search mode "
+    "outcome); send Prefer: handling=strict to have it refused with 400."
+)
 
 
 def capability_statement(base: str, types: list[str]) -> dict:
@@ -33,10 +51,26 @@ def capability_statement(base: str, types: list[str]) -> dict:
                 "only under the patient's consent, with security labels and the "
                 "redisclosure notice.",
                 "security": _security(base),
-                "resource": [_resource(t) for t in types],
+                "resource": [*(_resource(t) for t in types), GROUP_EXPORT],
             }
         ],
     }
+
+
+# The program as a Group: only Bulk Data export, no read or search.
+GROUP_EXPORT = {
+    "type": "Group",
+    "documentation": "Group/[program id]/$export: Bulk Data export (NDJSON) of the "
+    "program's patients whose consent covers the client; _type, _since, "
+    "_outputFormat=application/fhir+ndjson; send Prefer: respond-async.",
+    "operation": [
+        {
+            "name": "export",
+            "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/"
+            "group-export",
+        }
+    ],
+}
 
 
 def _security(base: str) -> dict:
@@ -60,14 +94,25 @@ def _security(base: str) -> dict:
                 "extension": [{"url": "token", "valueUri": f"{base}/token"}],
             }
         ],
-        "description": "OAuth2 client credentials (client_secret_basic or "
-        "client_secret_post) at /fhir/token; SMART system scopes such as "
-        "system/Observation.read or system/*.read.",
+        "description": "OAuth2 client credentials at /fhir/token, the client "
+        "authenticated by its secret (client_secret_basic or client_secret_post) or, "
+        "as SMART Backend Services, by a JWT signed with RS384 or ES384 "
+        "(private_key_jwt) against the JWKS registered with it; SMART system scopes "
+        "such as system/Observation.read or system/*.read.",
     }
 
 
+def searchable(resource_type: str) -> list[str]:
+    """Exactly the parameters a search of this type honours."""
+    placeholder = MapContext("", "", ProgramInfo("", "", False, "UTC"))
+    names = search_params_of(resource_type) | set(
+        token_params(resource_type, placeholder)
+    )
+    return sorted(names, key=ORDER.index)
+
+
 def _resource(resource_type: str) -> dict:
-    names = ("_id", "_lastUpdated") if resource_type in PLAIN else SEARCH_PARAMS
+    names = searchable(resource_type)
     resource = {
         "type": resource_type,
         "interaction": [{"code": "read"}, {"code": "search-type"}],
@@ -88,8 +133,9 @@ def _resource(resource_type: str) -> dict:
                 "Patient-everything",
             }
         ]
+    resource["documentation"] = SEARCH_DOCS
     if resource_type in SEARCH_ONLY:
-        resource["documentation"] = "Not part of $everything; search by patient."
+        resource["documentation"] += " Not part of $everything; search by patient."
     return resource
 
 
@@ -100,7 +146,12 @@ def smart_configuration(base: str, types: list[str]) -> dict:
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
         ],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
         "scopes_supported": ["system/*.read", *[f"system/{t}.read" for t in types]],
-        "capabilities": ["client-confidential-symmetric"],
+        "capabilities": [
+            "client-confidential-symmetric",
+            "client-confidential-asymmetric",
+        ],
     }

@@ -3,7 +3,6 @@ clinician resolves it."""
 
 from __future__ import annotations
 
-from portal.blueprints.checkins.models import FlagStatus, RiskFlag
 from portal.blueprints.record.fhir.common import (
     MapContext,
     codeable,
@@ -11,6 +10,7 @@ from portal.blueprints.record.fhir.common import (
     meta,
     ref,
 )
+from portal.blueprints.safety.models import FlagStatus, RiskFlag
 
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 

@@ -23,6 +23,12 @@ from portal.blueprints.record.fhir.common import (
 )
 
 SURVEY = codeable(OBSERVATION_CATEGORY, "survey", "Survey")
+# LOINC's display names (the long common name) of the codes an Observation carries.
+LOINC_DISPLAY = {
+    "44261-6": "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]",
+    "70274-6": "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]",
+    CSSRS_RISK_LOINC: "Suicide risk level",
+}
 MEDICATION_WORDS = {"yes": "Taken", "no": "Not taken", "none": "None prescribed"}
 CSSRS_RISK_WORDS = {
     "high": "High risk",
@@ -101,7 +107,10 @@ def screener_observation(response: ScreenerResponse, ctx: MapContext) -> dict:
     if response.instrument is Instrument.CSSRS:
         words = CSSRS_RISK_WORDS.get(response.severity, response.severity)
         resource["code"] = codeable(
-            LOINC, CSSRS_RISK_LOINC, text="C-SSRS screener risk level"
+            LOINC,
+            CSSRS_RISK_LOINC,
+            LOINC_DISPLAY[CSSRS_RISK_LOINC],
+            text="C-SSRS screener risk level",
         )
         resource["valueCodeableConcept"] = codeable(
             ctx.code_system("cssrs-risk"), response.severity, words, text=words
@@ -110,6 +119,7 @@ def screener_observation(response: ScreenerResponse, ctx: MapContext) -> dict:
         resource["code"] = codeable(
             LOINC,
             questionnaire.total_loinc,
+            LOINC_DISPLAY.get(questionnaire.total_loinc),
             text=f"{questionnaire.short_title} total score",
         )
         resource["valueInteger"] = response.total
@@ -128,7 +138,7 @@ def item_components(response: ScreenerResponse) -> list[dict]:
             continue
         components.append(
             {
-                "code": codeable(LOINC, item.loinc, text=item.text),
+                "code": codeable(LOINC, item.loinc, item.text, text=item.text),
                 "valueCodeableConcept": codeable(
                     LOINC, answer.loinc, answer.text, text=answer.text
                 ),

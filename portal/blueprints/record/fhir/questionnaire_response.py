@@ -6,9 +6,16 @@ from portal.blueprints.checkins.instruments import (
     CSSRS_RECENT_QUESTION,
     QUESTIONNAIRES,
     Instrument,
+    Questionnaire,
 )
 from portal.blueprints.checkins.models import ScreenerResponse
 from portal.blueprints.record.fhir.common import LOINC, MapContext, instant, meta, ref
+
+
+def questionnaire_canonical(questionnaire: Questionnaire) -> str:
+    """The instrument's canonical: LOINC's own form of its panel (as LHC-Forms and
+    the LOINC FHIR server name it)."""
+    return f"http://loinc.org/q/{questionnaire.panel_loinc}"
 
 
 def questionnaire_response(response: ScreenerResponse, ctx: MapContext) -> dict:
@@ -46,6 +53,7 @@ def questionnaire_response(response: ScreenerResponse, ctx: MapContext) -> dict:
             "system": f"{ctx.canonical}/sid/screener",
             "value": response.id,
         },
+        "questionnaire": questionnaire_canonical(questionnaire),
         "status": "completed",
         "subject": ref("Patient", response.patient_id),
         "authored": instant(response.completed_at),

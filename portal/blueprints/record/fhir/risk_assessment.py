@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from portal.blueprints.checkins.models import RiskFlag
 from portal.blueprints.record.fhir.common import (
     MapContext,
     codeable,
@@ -10,6 +9,7 @@ from portal.blueprints.record.fhir.common import (
     meta,
     ref,
 )
+from portal.blueprints.safety.models import RiskFlag
 
 RISK_PROBABILITY = "http://terminology.hl7.org/CodeSystem/risk-probability"
 LIKELIHOOD = {

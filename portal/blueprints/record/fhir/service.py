@@ -4,15 +4,17 @@ accounting row and an audit row for every patient whose data was asked for."""
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
+from urllib.parse import urlencode
 
-from sqlalchemy import select
+from sqlalchemy import and_, false, func, or_, select
 
 from portal import db
 from portal.audit import Outcome, audit
-from portal.blueprints.auth.models import Role, User
+from portal.blueprints.auth.models import User
+from portal.blueprints.programs.models import Program, StaffMembership
 from portal.blueprints.record import sharing, sources
 from portal.blueprints.record.clients import Caller, scope_allows
 from portal.blueprints.record.fhir import consent
@@ -24,22 +26,30 @@ from portal.blueprints.record.fhir.common import (
     notice_extension,
     operation_outcome,
 )
-from portal.blueprints.record.fhir.registry import EVERYTHING_ORDER, PARTS
+from portal.blueprints.record.fhir.facets import rows_matching
+from portal.blueprints.record.fhir.registry import (
+    EVERYTHING_ORDER,
+    PARTS,
+    token_params,
+)
 from portal.blueprints.record.fhir.search import (
+    FHIR_ID,
+    Cursor,
     SearchError,
     SearchParams,
+    cursor_token,
     parse_instant,
     parse_search,
 )
 from portal.blueprints.record.kinds import PATIENT_LABELS
 from portal.blueprints.record.models import RecordConsent
 from portal.blueprints.record.sources import Window, one_patient, when_of
-from portal.blueprints.staff.models import Program, StaffMembership
-from portal.db import utcnow
+from portal.db import new_id, utcnow
+from portal.security import Role
 
-FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 COMPARTMENT_PARAMS = {"patient", "subject", "date", "_lastUpdated", "_id"}
 PLAIN_PARAMS = {"_id", "_lastUpdated"}
+BIGINT_MAX = 2**63 - 1
 EVERYTHING_PARAMS = {"_since", "_type", "start", "end", "_format"}
 
 
@@ -90,7 +100,7 @@ def require_scope(caller: Caller, resource_type: str, interaction: str) -> None:
 def read(caller: Caller, resource_type: str, resource_id: str, ctx: MapContext):
     """One resource by id."""
     require_scope(caller, resource_type, "read")
-    if not FHIR_ID.match(resource_id):
+    if not FHIR_ID.fullmatch(resource_id):
         raise not_found(resource_type, resource_id)
     if resource_type in ("Practitioner", "Organization"):
         return Answer(_read_directory(caller, resource_type, resource_id, ctx))
@@ -122,22 +132,31 @@ def read(caller: Caller, resource_type: str, resource_id: str, ctx: MapContext):
 
 def _find(caller, resource_type: str, resource_id: str):
     """The part and row of a resource id, or (None, None)."""
-    if not FHIR_ID.match(resource_id):
+    if not FHIR_ID.fullmatch(resource_id):
         return None, None
     parts = PARTS.get(resource_type, ())
-    if resource_type == "AuditEvent":
-        if not resource_id.isdigit():
-            return None, None
-        resource_id = int(resource_id)
+    ids = _row_ids(resource_type, (resource_id,))
+    if not ids:
+        return None, None
     for part in parts:
         row = db.session.execute(
-            part.statement(caller.client, ids=(resource_id,), limit=1)
+            part.statement(caller.client, ids=ids, limit=1)
         ).first()
         if row is not None:
             if resource_type == "Patient" and row[0].role is not Role.PATIENT:
                 return None, None
             return part, row
     return None, None
+
+
+def _row_ids(resource_type: str, ids: tuple[str, ...]) -> tuple:
+    """Ids as the source's key holds them: audit rows are numbered (a 64-bit
+    integer), so any other id names none of them."""
+    if resource_type != "AuditEvent":
+        return ids
+    return tuple(
+        int(i) for i in ids if i.isascii() and i.isdigit() and int(i) <= BIGINT_MAX
+    )
 
 
 def _read_directory(caller: Caller, resource_type: str, resource_id: str, ctx):
@@ -205,74 +224,236 @@ def _refuse(caller, patient_id, interaction, types, decision, kind=None) -> None
 
 # ---- search --------------------------------------------------------------------------
 
+# Types whose R4 search parameters include `subject` beside `patient`.
+SUBJECT_TYPES = {
+    "Observation",
+    "QuestionnaireResponse",
+    "Flag",
+    "RiskAssessment",
+    "Encounter",
+    "ServiceRequest",
+    "Task",
+    "Communication",
+}
 
-def search(caller: Caller, resource_type: str, args, ctx: MapContext, self_url: str):
-    """A searchset Bundle: one patient's data or every shareable patient's."""
+
+def search_params_of(resource_type: str) -> set[str]:
+    """The non-token parameters a type is searched by (what the capability lists)."""
+    if resource_type in PLAIN_TYPES:
+        return set(PLAIN_PARAMS)
+    names = COMPARTMENT_PARAMS - {"subject"}
+    return names | {"subject"} if resource_type in SUBJECT_TYPES else names
+
+
+def search(
+    caller: Caller,
+    resource_type: str,
+    args,
+    ctx: MapContext,
+    base_url: str,
+    strict: bool = False,
+):
+    """A searchset Bundle: one patient's data or every shareable patient's, with its
+    total, a page after the cursor, and the parameters it ignored."""
     require_scope(caller, resource_type, "search")
-    allowed = PLAIN_PARAMS if resource_type in PLAIN_TYPES else COMPARTMENT_PARAMS
+    directory = resource_type in ("Practitioner", "Organization")
+    tokens = token_params(resource_type, ctx)
     try:
-        params = parse_search(args, allowed)
+        params = parse_search(
+            args,
+            search_params_of(resource_type),
+            tokens=set(tokens),
+            paging="_offset" if directory else "_cursor",
+            strict=strict,
+        )
     except SearchError as problem:
-        raise FhirError(400, "not-supported", str(problem)) from None
-    if resource_type in ("Practitioner", "Organization"):
-        return Answer(_search_directory(caller, resource_type, params, ctx, self_url))
-    parts = PARTS[resource_type]
+        raise FhirError(400, problem.code, str(problem)) from None
+    if params.ids is not None:
+        params = replace(params, ids=_row_ids(resource_type, params.ids))
+    links = Links(base_url, args, params)
+    if directory:
+        body = _search_directory(caller, resource_type, params, ctx, links)
+        return Answer(_with_outcome(body, params))
+    parts = list(enumerate(PARTS[resource_type]))
     decision, patients = None, None
     if params.patient_id is not None:
-        filters = _one_patient_filters(caller, resource_type, parts, params)
+        filters = _one_patient_filters(caller, resource_type, params)
         if filters is None:
-            return Answer(bundle("searchset", [], ctx.base, total=0))
+            empty = bundle("searchset", [], ctx.base, total=0, links=links.first())
+            return Answer(_with_outcome(empty, params))
         decision, patients = filters
-        parts = tuple(p for p in parts if decision.covers(p.kind))
-    page, more = _page(caller, parts, params, patients)
-    return _searchset(
-        caller, resource_type, page, more, params, ctx, self_url, decision
-    )
+        parts = [(rank, p) for rank, p in parts if decision.covers(p.kind)]
+    found = Found(caller, parts, params, patients, ctx)
+    if params.summary_count or params.count == 0:
+        return _count_only(caller, resource_type, found, params, ctx, links)
+    page, more = found.page()
+    return _searchset(caller, resource_type, page, more, found, ctx, links, decision)
 
 
 PLAIN_TYPES = {"Patient", "Practitioner", "Organization"}
 
 
-def _one_patient_filters(caller, resource_type, parts, params):
+class Links:
+    """The self link names only the parameters used; next adds the cursor."""
+
+    def __init__(self, base_url: str, args, params: SearchParams):
+        dropped = {*params.ignored, "_cursor", "_offset"}
+        self.base_url = base_url
+        self.pairs = [
+            (name, value)
+            for name, values in args.lists()
+            if name not in dropped
+            for value in values
+        ]
+        self.params = params
+        self.cursor = args.get("_cursor") if params.cursor is not None else None
+
+    def url(self, **extra) -> str:
+        pairs = self.pairs + [(k, v) for k, v in extra.items() if v is not None]
+        return f"{self.base_url}?{urlencode(pairs)}" if pairs else self.base_url
+
+    def first(self) -> list[tuple[str, str]]:
+        offset = self.params.offset or None
+        return [("self", self.url(_cursor=self.cursor, _offset=offset))]
+
+
+class Found:
+    """The rows a search selects, part by part: counted and paged in SQL."""
+
+    def __init__(self, caller, parts, params: SearchParams, patients, ctx):
+        self.caller, self.parts, self.params, self.ctx = caller, parts, params, ctx
+        self.patients = patients
+
+    def _filters(self, part) -> dict:
+        shareable = self.patients or sharing.shareable_patients(
+            self.caller.client, self.caller.program, part.kind
+        )
+        facets = part.facets(self.ctx)
+        where = [
+            rows_matching(facets.get(name, []), alternatives)
+            for name, alternatives in self.params.tokens
+        ]
+        return {
+            "patients": shareable,
+            "dates": self.params.dates,
+            "updated": self.params.updated,
+            "ids": self.params.ids,
+            "where": where,
+        }
+
+    def total(self) -> int:
+        """Every matching row, whatever page is asked for: one count per part."""
+        total = 0
+        for _rank, part in self.parts:
+            stmt = part.statement(self.caller.client, **self._filters(part))
+            counted = stmt.order_by(None).subquery()
+            total += db.session.scalar(select(func.count()).select_from(counted))
+        return total
+
+    def page(self) -> tuple[list, bool]:
+        """Merge the parts' rows after the cursor and cut one page; True if more
+        follow. Equal times keep each part's own SQL order (a stable sort)."""
+        params, merged = self.params, []
+        for rank, part in self.parts:
+            filters = self._filters(part)
+            if params.cursor is not None:
+                filters["where"].append(
+                    after_cursor(part, rank, params.cursor, params.ascending)
+                )
+            rows = part.rows(
+                self.caller.client,
+                limit=params.count + 1,
+                ascending=params.ascending,
+                **filters,
+            )
+            merged += [(rank, part, row) for row in rows]
+        merged.sort(
+            key=lambda item: (when_of(item[2]), item[0]), reverse=not params.ascending
+        )
+        return merged[: params.count], len(merged) > params.count
+
+
+def after_cursor(part, rank: int, cursor: Cursor, ascending: bool):
+    """Rows of one part that come after the cursor in (time, part, id) order."""
+    column, id_column = part.source.date_col(), part.source.id_col()
+    before, same, before_or_same = _time_clauses(column, cursor.when, part, ascending)
+    row_id = cursor.row_id
+    if part.source is sources.AUDIT:
+        row_id = int(row_id) if row_id.isdigit() else 0
+    if rank == cursor.rank:
+        past_id = id_column > row_id if ascending else id_column < row_id
+        return or_(before, and_(same, past_id))
+    later_part = rank > cursor.rank if ascending else rank < cursor.rank
+    return before_or_same if later_part else before
+
+
+def _time_clauses(column, when: datetime, part, ascending: bool):
+    """(strictly past the time, at the time, past or at) for the part's column; a
+    column holding a day counts from that day's midnight UTC, as when_of does."""
+    if part.source.date_is_day:
+        midnight = when.timetz().replace(tzinfo=None) == time.min
+        day = when.date()
+        ceiling = day if midnight else day + timedelta(days=1)
+        same = column == day if midnight else false()
+        if ascending:
+            return column > day, same, column >= ceiling
+        return column < ceiling, same, column <= day
+    if ascending:
+        return column > when, column == when, column >= when
+    return column < when, column == when, column <= when
+
+
+def _one_patient_filters(caller, resource_type, params):
     """Consent for the named patient; None when they are not the program's."""
-    if not FHIR_ID.match(params.patient_id) or not _in_program(
+    if not FHIR_ID.fullmatch(params.patient_id) or not _in_program(
         caller, params.patient_id
     ):
         _audit_out_of_program(caller, resource_type)
         return None
     patient_id = params.patient_id
     decision = _consent_or_refuse(caller, patient_id, "search", [resource_type])
+    parts = PARTS[resource_type]
     if not any(decision.covers(p.kind) for p in parts):
         _refuse(caller, patient_id, "search", [resource_type], decision, parts[0].kind)
     return decision, one_patient(patient_id)
 
 
-def _page(caller, parts, params: SearchParams, patients) -> tuple[list, bool]:
-    """Merge the parts' rows newest first and cut one page; True if more follow."""
-    wanted = params.offset + params.count + 1
-    merged = []
-    for part in parts:
-        shareable = patients or sharing.shareable_patients(
-            caller.client, caller.program, part.kind
-        )
-        rows = part.rows(
-            caller.client,
-            patients=shareable,
-            dates=params.dates,
-            updated=params.updated,
-            ids=params.ids,
-            limit=wanted,
-        )
-        merged += [(part, row) for row in rows]
-    merged.sort(key=lambda item: when_of(item[1]), reverse=True)
-    end = params.offset + params.count
-    return merged[params.offset : end], len(merged) > end
+def _count_only(caller, resource_type, found: Found, params, ctx, links):
+    """_summary=count (or _count=0): how many match, and no resource."""
+    total = found.total()
+    audit(
+        "search",
+        f"fhir_{resource_type}",
+        patient_id=params.patient_id,
+        actor=caller.client,
+        detail=f"count only: {total}",
+    )
+    body = bundle("searchset", [], ctx.base, total=total, links=links.first())
+    return Answer(_with_outcome(body, params))
 
 
-def _searchset(caller, resource_type, page, more, params, ctx, self_url, decision):
+def _with_outcome(body: dict, params: SearchParams) -> dict:
+    """Parameters ignored are reported in an OperationOutcome entry (search mode
+    outcome), so a client knows its search was wider than it asked."""
+    if not params.ignored:
+        return body
+    names = ", ".join(sorted(set(params.ignored)))
+    outcome = operation_outcome(
+        "not-supported",
+        f"Search parameters not supported here and ignored: {names}",
+        severity="warning",
+    )
+    outcome["id"] = new_id()
+    entry = bundle("searchset", [(outcome, "outcome")], "")["entry"][0]
+    body.setdefault("entry", []).append(entry)
+    return body
+
+
+def _searchset(caller, resource_type, page, more, found, ctx, links, decision):
+    params = found.params
     by_patient: dict[str, int] = defaultdict(int)
     entries = []
-    for part, row in page:
+    for _rank, part, row in page:
         resource = part.to_fhir(row, ctx)
         patient_id = part.source.patient_of(row)
         by_patient[patient_id] += 1
@@ -299,17 +480,20 @@ def _searchset(caller, resource_type, page, more, params, ctx, self_url, decisio
         )
     if not by_patient:
         audit("search", f"fhir_{resource_type}", actor=caller.client, detail="0")
-    links = [("self", self_url)]
-    if more:
-        links.append(("next", _next_url(self_url, params)))
+    link_list = links.first()
+    if more and page:
+        rank, _part, row = page[-1]
+        last = Cursor(when_of(row), rank, str(row[0].id))
+        link_list.append(("next", links.url(_cursor=cursor_token(last))))
     body = bundle(
         "searchset",
         entries,
         ctx.base,
-        links=links,
+        total=found.total(),
+        links=link_list,
         bundle_meta=_bundle_meta(ctx) if by_patient else None,
     )
-    return Answer(body, ctx.part2 and bool(by_patient))
+    return Answer(_with_outcome(body, params), ctx.part2 and bool(by_patient))
 
 
 def _consents_for(caller, patient_ids: list[str]) -> dict[str, tuple]:
@@ -336,38 +520,33 @@ def _bundle_meta(ctx: MapContext) -> dict | None:
     return result
 
 
-def _next_url(self_url: str, params: SearchParams) -> str:
-    base = re.sub(r"([?&])_offset=\d+&?", r"\1", self_url).rstrip("?&")
-    joiner = "&" if "?" in base else "?"
-    return f"{base}{joiner}_offset={params.offset + params.count}"
-
-
-def _search_directory(caller, resource_type, params, ctx, self_url) -> dict:
+def _search_directory(caller, resource_type, params, ctx, links: Links) -> dict:
     if resource_type == "Organization":
         programs = [caller.program] if _matches(caller.program, params) else []
         resources = [patient_map.organization(p, ctx) for p in programs]
     else:
-        query = _staff_query(caller).order_by(User.display_name)
-        if params.ids:
+        query = _staff_query(caller).order_by(User.display_name, User.id)
+        if params.ids is not None:
             query = query.where(User.id.in_(params.ids))
         users = [u for u in db.session.scalars(query) if _matches(u, params)]
         resources = [patient_map.practitioner(u, ctx) for u in users]
     audit("search", f"fhir_{resource_type}", actor=caller.client)
-    page = resources[params.offset : params.offset + params.count]
-    links = [("self", self_url)]
-    if len(resources) > params.offset + params.count:
-        links.append(("next", _next_url(self_url, params)))
+    end = params.offset + params.count
+    page = [] if params.summary_count else resources[params.offset : end]
+    link_list = links.first()
+    if page and len(resources) > end:
+        link_list.append(("next", links.url(_offset=end)))
     return bundle(
         "searchset",
         [(r, "match") for r in page],
         ctx.base,
         total=len(resources),
-        links=links,
+        links=link_list,
     )
 
 
 def _matches(thing, params: SearchParams) -> bool:
-    if params.ids and thing.id not in params.ids:
+    if params.ids is not None and thing.id not in params.ids:
         return False
     window = params.updated
     if window is None:
@@ -388,7 +567,7 @@ def everything(caller: Caller, patient_id: str, args, ctx: MapContext) -> Answer
     dates, updated, types = _everything_params(args)
     part, row = (
         _find(caller, "Patient", patient_id)
-        if FHIR_ID.match(patient_id)
+        if FHIR_ID.fullmatch(patient_id)
         else (None, None)
     )
     if row is None or not _in_program(caller, patient_id):
@@ -446,12 +625,15 @@ def _everything_params(args):
     unknown = sorted(set(args) - EVERYTHING_PARAMS)
     if unknown:
         raise FhirError(400, "not-supported", f"Parameter not supported: {unknown[0]}")
+    repeated = sorted(name for name in args if len(args.getlist(name)) > 1)
+    if repeated:
+        raise FhirError(400, "not-supported", f"Give {repeated[0]} once.")
     try:
         low = parse_instant(args["start"], "start") if args.get("start") else None
         high = _end_of(args["end"]) if args.get("end") else None
         since = parse_instant(args["_since"], "_since") if args.get("_since") else None
     except SearchError as problem:
-        raise FhirError(400, "invalid", str(problem)) from None
+        raise FhirError(400, problem.code, str(problem)) from None
     types = {t for t in args.get("_type", "").split(",") if t}
     unknown_types = types - set(PARTS) - {"Organization", "Practitioner"}
     if unknown_types:

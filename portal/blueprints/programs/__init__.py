@@ -1,0 +1,1 @@
+"""Programs, tracks, enrollments and care teams: who belongs where, who sees whom."""

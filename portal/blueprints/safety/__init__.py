@@ -1,0 +1,1 @@
+"""Safety: risk flags and their escalation, pages to staff phones, safety plans."""

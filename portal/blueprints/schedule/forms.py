@@ -1,0 +1,60 @@
+"""Forms on the schedule: telling the program "I'll be late" or "I can't come today",
+asking to change an appointment, and staff's answer."""
+
+from __future__ import annotations
+
+from wtforms import DateField, RadioField, TextAreaField, TimeField
+from wtforms.validators import InputRequired, Length, Optional
+
+from portal.blueprints.schedule.notices import KIND_WORDS, REASON_WORDS
+from portal.dates import date_in_range
+from portal.forms import PortalForm
+
+NOTE_LENGTH = 300
+_NOTE = [
+    Optional(),
+    Length(max=NOTE_LENGTH, message="Please keep it under 300 letters."),
+]
+
+
+class NoticeForm(PortalForm):
+    kind = RadioField(
+        "What do you want to tell us?",
+        choices=[(k.value, words) for k, words in KIND_WORDS.items()],
+        validators=[InputRequired("Choose one.")],
+    )
+    reason = RadioField(
+        "Why?",
+        choices=[(r.value, words) for r, words in REASON_WORDS.items()],
+        validators=[InputRequired("Choose a reason.")],
+    )
+    note = TextAreaField("Anything else? (optional)", validators=_NOTE)
+
+
+class ChangeForm(PortalForm):
+    """The patient asks for another time."""
+
+    wanted_date = DateField(
+        "What day would suit you?",
+        validators=[InputRequired("Choose a day."), date_in_range],
+    )
+    wanted_time = TimeField(
+        "What time?", validators=[InputRequired("Choose a time, like 2:30 PM.")]
+    )
+    note = TextAreaField("Anything else? (optional)", validators=_NOTE)
+
+
+class ApproveForm(PortalForm):
+    # an id of its own: the offer form beside it has a note too
+    note = TextAreaField(
+        "Note for the patient (optional)", id="approve-note", validators=_NOTE
+    )
+
+
+class OfferForm(PortalForm):
+    new_date = DateField(
+        "Day you offer",
+        validators=[InputRequired("Choose a day."), date_in_range],
+    )
+    new_time = TimeField("Time", validators=[InputRequired("Choose a time.")])
+    note = TextAreaField("Note for the patient (optional)", validators=_NOTE)
