@@ -10,7 +10,7 @@ be late" covers the session chosen; the roster offers "late" for it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from sqlalchemy import select
 
@@ -212,9 +212,11 @@ def session_notices(session_id: str, day: date) -> dict[str, SessionNotice]:
 
 def notices_for_program(program_id: str, day: date) -> dict[str, list[str]]:
     """Every notice of a program's patients for a day, in words, by patient id: one
-    statement, for the huddle ("I can't come today: I am sick (Coping skills
-    9:00 AM)"), without the patient's own words. Not audited here: the page that
-    shows it audits its patients."""
+    statement, for the huddle, without the patient's own words. The notices of one
+    kind and reason make one line: "I'll be late: No ride, or the ride is late
+    (Coping skills 9:00 AM)", or for a whole day away "I can't come today: I am sick
+    (4 groups from 9:00 AM)". Not audited here: the page that shows it audits its
+    patients."""
     rows = db.session.execute(
         select(SessionNotice, GroupSession.title, GroupSession.starts_at)
         .join(GroupSession, GroupSession.id == SessionNotice.group_session_id)
@@ -222,13 +224,22 @@ def notices_for_program(program_id: str, day: date) -> dict[str, list[str]]:
         .where(Track.program_id == program_id, SessionNotice.occurs_on == day)
         .order_by(SessionNotice.patient_id, GroupSession.starts_at)
     ).all()
-    found: dict[str, list[str]] = {}
+    # the kind and the reason from the list, not the patient's own words: the whole
+    # team reads the huddle (the roster shows their words to the group's facilitator)
+    told: dict[str, dict[str, list[tuple[str, time]]]] = {}
     for notice, title, starts_at in rows:
-        # the kind and the reason from the list, not the patient's own words: the
-        # whole team reads the huddle (the roster shows their words to the group's
-        # facilitator)
         words = f"{KIND_WORDS[notice.kind]}: {REASON_WORDS[notice.reason]}"
-        found.setdefault(notice.patient_id, []).append(
-            f"{words} ({title} {starts_at:%-I:%M %p})"
+        told.setdefault(notice.patient_id, {}).setdefault(words, []).append(
+            (title, starts_at)
         )
-    return found
+    return {
+        patient_id: [_told_line(words, groups) for words, groups in kinds.items()]
+        for patient_id, kinds in told.items()
+    }
+
+
+def _told_line(words: str, groups: list[tuple[str, time]]) -> str:
+    title, starts_at = groups[0]
+    if len(groups) == 1:
+        return f"{words} ({title} {starts_at:%-I:%M %p})"
+    return f"{words} ({len(groups)} groups from {starts_at:%-I:%M %p})"

@@ -199,10 +199,17 @@ def test_the_huddle_reads_a_programs_notices_of_a_day(client, world, day):
     sign_in(client, world.patient)
     _tell(client, day["all_day"], kind="absent", reason="sick", note="Flu")
     found = notices_for_program(world.program.id, day["today"])
-    assert list(found) == [world.patient.id]
-    assert found[world.patient.id][0].startswith("I can't come today: I am sick (")
-    assert "Open studio" in found[world.patient.id][0]
-    assert "Flu" not in found[world.patient.id][0]  # their words: the roster's only
+    # the day's two groups from the one chosen make one line, without "Flu": their
+    # words are the roster's only
+    assert found == {
+        world.patient.id: ["I can't come today: I am sick (2 groups from 12:00 AM)"]
+    }
+    sign_in(client, world.patient_b)
+    _tell(client, day["later"], kind="late", reason="ride")
+    found = notices_for_program(world.program.id, day["today"])
+    assert found[world.patient_b.id] == [
+        "I'll be late: No ride, or the ride is late (Evening group 12:00 AM)"
+    ]
     assert notices_for_program(world.other_program.id, day["today"]) == {}
 
 
