@@ -25,7 +25,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import db, error_tracking, logs, metrics
+from portal import db, error_tracking, i18n, logs, metrics
 from portal.blueprints.auth.sessions import DatabaseSessionInterface, persist_session
 from portal.blueprints.programs.on_call import (
     init_on_call_numbers,
@@ -58,6 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
     metrics.init_app(app)  # counts each request after the log line's hook has run
     logs.init_app(app)  # its line is written after every other hook has run
     htmx.init_app(app)
+    i18n.init_app(app)
     login_manager.init_app(app)
     # Our sessions rotate at sign-in and are bound to their server-side row, so
     # Flask-Login's own session protection (a hash of address and agent) is not used.
@@ -228,6 +229,8 @@ def _register_hooks(app: Flask) -> None:
             response.headers[name] = value
         for name in VARY:
             response.vary.add(name)
+        if request.endpoint != "static":  # the page's language (portal/i18n.py)
+            response.vary.update(("Accept-Language", "Cookie"))
         if request.endpoint != "static" and (
             current_actor() is not None or getattr(session, "id_hash", None) is not None
         ):

@@ -264,3 +264,17 @@ def record_sign_in(user: User | None, action: str, ok: bool) -> None:
 
 def _patient_id(user: User | None) -> str | None:
     return user.id if user is not None and not user.is_staff else None
+
+
+def set_language(user: User, language: str) -> None:
+    """Keep the language a patient chose on their account, audited."""
+    if user.preferred_language == language:
+        return
+    user.preferred_language = language
+    audit(
+        "set_language",
+        "account",
+        patient_id=user.id,
+        object_id=user.id,
+        detail=language,
+    )

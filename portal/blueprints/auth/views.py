@@ -25,9 +25,11 @@ from portal.blueprints.auth.forms import (
     SignInForm,
 )
 from portal.blueprints.auth.sessions import sign_session_in
+from portal.i18n import LANGUAGE_COOKIE, known_language
 from portal.security import Permission, current_actor, public, requires
 
 bp = Blueprint("auth", __name__)
+LANGUAGE_COOKIE_DAYS = 365
 
 NO_MATCH = (
     "That email or phone number and password did not work. Check them and try "
@@ -241,3 +243,27 @@ def sign_out():
     session.destroy()
     session.clear()
     return redirect(url_for("auth.sign_in", bye=1))
+
+
+@bp.route("/language", methods=["POST"])
+@public
+def choose_language():
+    """Read the portal in another language: kept in a cookie for this phone, and on
+    the account of a signed-in patient (their choice then wins everywhere)."""
+    language = known_language(request.form.get("language"))
+    user = current_actor()
+    if user is not None and not user.is_staff:
+        services.set_language(user, language)
+    target = request.form.get("next") or url_for("schedule.today")
+    if not target.startswith("/") or target.startswith(("//", "/\\")):
+        target = url_for("schedule.today")
+    response = redirect(target)
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        language,
+        max_age=LANGUAGE_COOKIE_DAYS * 24 * 3600,
+        secure=request.is_secure,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
