@@ -18,6 +18,7 @@ const QUEUE_DB = "portal-queue";
 const QUEUE_STORE = "pending";
 const QUEUE_PATHS = ["/check-in", "/questions/a", "/questions/b", "/questions/c"];
 const SAVED_PAGES = ["/saved-offline", "/saved-offline?help=1"];
+LANGUAGE_PAGES.push(...SAVED_PAGES);  // kept in the patient's language too (sw.js)
 
 function openQueue() {
   return new Promise((resolve, reject) => {
@@ -56,9 +57,11 @@ async function keepForLater(request) {
     self.registration.sync.register("portal-queue").catch(() => {});
   }
   const page = isRiskAnswer(path, form) ? SAVED_PAGES[1] : SAVED_PAGES[0];
-  return (await caches.match(page)) ||
-    new Response("Saved on your phone. It will be sent when you have signal.",
-      { headers: { "Content-Type": "text/plain; charset=utf-8" } });
+  const kept = await caches.match(page);
+  if (kept) { return kept; }
+  const words = await pageWords();
+  return new Response(words.saved || "Saved on your phone. It will be sent when you have signal.",
+    { headers: { "Content-Type": "text/plain; charset=utf-8" } });
 }
 
 let flushing = null;
