@@ -14,7 +14,8 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import gettext, lazy_gettext
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 
 from portal import db
 from portal.blueprints.auth import passkeys, services, throttle
@@ -27,7 +28,7 @@ from portal.security import Permission, current_actor, public, requires
 
 bp = Blueprint("passkeys", __name__)
 
-STAFF_FIRST = lazy_gettext(
+STAFF_FIRST = _l(
     "Staff sign in with their password first. Then they can use their passkey "
     "instead of the 6-digit code."
 )

@@ -14,7 +14,8 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import gettext, lazy_gettext
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from portal.audit import audit
@@ -32,11 +33,11 @@ from portal.security import Permission, current_actor, public, requires
 bp = Blueprint("auth", __name__)
 LANGUAGE_COOKIE_DAYS = 365
 
-NO_MATCH = lazy_gettext(
+NO_MATCH = _l(
     "That email or phone number and password did not work. Check them and try "
     "again. If you forgot your password, ask the program staff for a new code."
 )
-CODE_REFUSED = lazy_gettext(
+CODE_REFUSED = _l(
     "That email or phone number and code did not work. Codes can be used once and "
     "expire after 3 days. Ask the program staff for a new one."
 )
