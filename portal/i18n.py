@@ -78,6 +78,7 @@ STYLES = {
     "day_time": ("%a %b %-d at %-I:%M %p", "EEE d 'de' MMM, h:mm a"),
     "weekday_time": ("%A at %-I:%M %p", "EEEE, h:mm a"),
     "long_day_time": ("%A, %B %-d at %-I:%M %p", "EEEE, d 'de' MMMM, h:mm a"),
+    "day_label": ("%a %-d %b", "EEE d MMM"),  # portal.text.local_day_label
 }
 
 

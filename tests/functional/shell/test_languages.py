@@ -5,9 +5,12 @@ an unknown language is English; staff stay English."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from portal import db
 from portal.blueprints.programs.on_call import on_call_numbers
 from portal.security import Role
+from portal.text import local_day_label
 from tests.conftest import sign_in
 
 SPANISH = {"Accept-Language": "es-US,es;q=0.9"}
@@ -117,3 +120,22 @@ def test_staff_stay_english(client, login_as):
     html = _page(client, "/crisis", SPANISH)
     assert '<html lang="en">' in html and "Help right now" in html
     assert "Llame al 988" not in html
+
+
+def test_the_manifest_speaks_the_pages_language(client):
+    spanish = client.get("/manifest.webmanifest", headers=SPANISH).get_json(force=True)
+    assert spanish["lang"] == "es"
+    assert (
+        spanish["description"] == "El horario de su programa, sus chequeos y su apoyo."
+    )
+    english = client.get("/manifest.webmanifest", headers=ENGLISH).get_json(force=True)
+    assert english["lang"] == "en"
+    assert english["description"] == "Your program schedule, check-ins and support."
+
+
+def test_a_day_label_in_the_pages_language(app):
+    moment = datetime(2026, 12, 1, 15, tzinfo=UTC)
+    with app.test_request_context("/", headers=SPANISH):
+        assert local_day_label(moment, "America/New_York") == "mar 1 dic"
+    with app.test_request_context("/", headers=ENGLISH):
+        assert local_day_label(moment, "America/New_York") == "Tue 1 Dec"
