@@ -201,7 +201,10 @@ def test_english_phq9_is_stored_as_english(client, login_as, world):
 
 
 def test_fhir_questionnaire_response_says_the_language_answered_in(
-    client, world, ehr, spanish
+    client,
+    world,
+    ehr,  # noqa: F811 - the fixture imported above
+    spanish,
 ):
     _screener(client, "a", PHQ9_SAFE, language="es")
     _screener(client, "c", ["0", "0", None, None, None, "0"], language="es")
