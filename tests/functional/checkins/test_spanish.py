@@ -252,3 +252,14 @@ def test_safety_plan_page_in_spanish(client, spanish):
     assert "<h1>Mi plan de seguridad</h1>" in html
     assert "Señales de que puede venir una crisis" in html
     assert "Guardar mi plan" in html and "Save my plan" not in html
+
+
+@pytest.mark.parametrize(("asked", "lang"), [("es", "es"), ("en", "en")])
+def test_saved_offline_page_is_precached_in_the_language_asked_for(
+    client, asked, lang
+):
+    """The service worker asks for the saved page in each language with no cookie
+    (sw-queue.js), and answers a kept sending with the page's language."""
+    for url in ("/saved-offline", "/saved-offline?help=1"):
+        html = _html(client.get(url, headers={"Accept-Language": asked}))
+        assert f'<html lang="{lang}">' in html
