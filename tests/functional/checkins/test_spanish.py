@@ -255,11 +255,30 @@ def test_safety_plan_page_in_spanish(client, spanish):
 
 
 @pytest.mark.parametrize(("asked", "lang"), [("es", "es"), ("en", "en")])
-def test_saved_offline_page_is_precached_in_the_language_asked_for(
-    client, asked, lang
-):
+def test_saved_offline_page_is_precached_in_the_language_asked_for(client, asked, lang):
     """The service worker asks for the saved page in each language with no cookie
     (sw-queue.js), and answers a kept sending with the page's language."""
     for url in ("/saved-offline", "/saved-offline?help=1"):
         html = _html(client.get(url, headers={"Accept-Language": asked}))
         assert f'<html lang="{lang}">' in html
+
+
+def test_a_questionnaire_kept_on_the_phone_is_stored_in_the_language_it_was_shown(
+    app, client, spanish
+):
+    """The sending comes back later with no cookie: its own field says the language,
+    even if the patient has changed theirs meanwhile."""
+    html = _html(client.get("/questions/a"))
+    kept = {
+        "idempotency_key": re.search(
+            r'name="idempotency_key"[^>]*value="([^"]+)"', html
+        )[1],
+        "sender": re.search(r'name="sender" value="([^"]+)"', html)[1],
+        "language": re.search(r'name="language" value="([^"]+)"', html)[1],
+    }
+    spanish.preferred_language = "en"
+    db.session.flush()
+    answers = {f"q{n}": a for n, a in enumerate(PHQ9_SAFE, start=1)}
+    sent = app.test_client().post("/queued/questions/a", data=answers | kept)
+    assert sent.status_code == 200
+    assert db.session.scalars(select(ScreenerResponse)).one().language == "es"
