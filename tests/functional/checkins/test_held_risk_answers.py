@@ -191,3 +191,31 @@ def test_with_redis_gone_too_the_page_still_shows_crisis_help_and_claims_nothing
     assert response.status_code == 503
     html = response.get_data(as_text=True)
     assert "tel:988" in html and str(KEPT_WORDS) not in html
+
+
+def test_a_held_phq9_from_a_spanish_page_is_stored_as_spanish(
+    down_app, down_client, worker_app, prefix, world
+):
+    sending = _signed(down_app, world.patient.id)
+    form = {
+        "idempotency_key": sending["idempotency_key"],
+        "sender": sending["sender"],
+        "language": "es",
+        **{f"q{n}": "1" for n in range(1, 10)},
+    }
+    assert down_client.post("/questions/a", data=form).status_code == 503
+    assert _release(worker_app) == 1
+    stored = db.session.scalars(select(ScreenerResponse)).one()
+    assert stored.language == "es" and stored.risk_positive
+
+
+def test_a_held_check_in_with_a_mistake_still_reaches_the_team_from_the_worker(
+    down_app, down_client, worker_app, prefix, world
+):
+    """The worker has no page and no request: the form's messages (never shown) are
+    made in English there rather than failing on the page's language."""
+    data = _signed(down_app, world.patient.id, feels_safe="no", sleep_hours="30")
+    assert down_client.post("/check-in", data=data).status_code == 503
+    assert _release(worker_app) == 1
+    assert _count(RiskFlag, patient_id=world.patient.id) == 1
+    assert _count(CheckIn, patient_id=world.patient.id) == 0
