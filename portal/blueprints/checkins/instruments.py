@@ -7,14 +7,16 @@ clinical settings); its wording is kept exactly.
 We never translate an instrument ourselves. Its Spanish is the published, validated
 version, kept here as data beside the English and chosen by the page's language:
 
-- PHQ-9 and GAD-7 in Spanish: the "Spanish for USA" versions by Pfizer, distributed
-  with the instruments at https://www.phqscreeners.com (the same wording as LOINC's
+- PHQ-9 and GAD-7 in Spanish: the validated "Spanish for USA" versions by Pfizer,
+  distributed with the instruments at https://www.phqscreeners.com (LOINC also carries
   Spanish variants of panels 44249-1 and 69737-5). Their titles are those versions'
   own: "Cuestionario sobre la salud del paciente (PHQ-9)" and "Escala del trastorno de
-  ansiedad generalizada (GAD-7)".
+  ansiedad generalizada (GAD-7)". The LOINC codes of items and answers are the same
+  in every language.
 - C-SSRS screener: its Spanish version is distributed by the Columbia Lighthouse
   Project on request and we do not hold its text, so it is shown in English to every
-  patient (the page says so in Spanish above it, and marks the items lang="en").
+  patient, its Yes/No answers and its follow-up question too (the page says so in
+  Spanish above it, and marks the items lang="en"); its responses are stored as "en".
 
 The severity band labels are not instrument wording: the pages show them in the
 patient's language through `severity_words` (the stored label stays English).
