@@ -84,6 +84,7 @@ STYLES = {
     "long_day_time": ("%A, %B %-d at %-I:%M %p", "EEEE, d 'de' MMMM, h:mm a"),
     "clock": ("%-I:%M", "h:mm"),
     "weekday_clock": ("%A %-I:%M %p", "EEEE h:mm a"),
+    "day_label": ("%a %-d %b", "EEE d 'de' MMM"),
 }
 
 
