@@ -85,6 +85,9 @@ STYLES = {
     "clock": ("%-I:%M", "h:mm"),
     "weekday_clock": ("%A %-I:%M %p", "EEEE h:mm a"),
     "day_label": ("%a %-d %b", "EEE d 'de' MMM"),
+    "short_day_time": ("%a %b %-d, %-I:%M %p", "EEE d 'de' MMM, h:mm a"),
+    "hour": ("%-I %p", "h a"),
+    "weekday_date": ("%A, %b %-d", "EEEE, d 'de' MMM"),
 }
 
 
