@@ -45,7 +45,13 @@ from portal.blueprints.safety.services import (
 )
 from portal.extensions import csrf
 from portal.i18n import page_language
-from portal.security import Permission, current_actor, requires, signed_in_by
+from portal.security import (
+    Permission,
+    current_actor,
+    requires,
+    resent_after_sign_out_to,
+    signed_in_by,
+)
 
 bp = Blueprint("checkins", __name__)
 log = logging.getLogger("portal.checkins")
@@ -77,6 +83,7 @@ def _context_or_404():
 
 
 @bp.route("/check-in", methods=["GET", "POST"])
+@resent_after_sign_out_to("checkins.queued_checkin")
 @requires(Permission.PATIENT_SELF)
 def checkin():
     """Today's check-in: about 30 seconds, editable all day."""
@@ -243,6 +250,7 @@ def _prefill(todays) -> dict | None:
 
 
 @bp.route("/questions/<slug>", methods=["GET", "POST"])
+@resent_after_sign_out_to("checkins.queued_screener")
 @requires(Permission.PATIENT_SELF)
 def screener(slug: str):
     """A PHQ-9, GAD-7 or C-SSRS screener, scored on the server."""
