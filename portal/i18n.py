@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from babel.dates import parse_pattern
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
@@ -30,7 +30,11 @@ def init_app(app: Flask) -> None:
 
 
 def select_language() -> str:
-    """The page's language: the account's choice wins once made."""
+    """The page's language: the account's choice wins once made. Outside a request
+    (the worker, the shell) English, unless the caller forces the recipient's
+    language with `flask_babel.force_locale`."""
+    if not has_request_context():
+        return DEFAULT_LANGUAGE
     user = _signed_in_user()
     if user is not None:
         if user.is_staff:
@@ -78,7 +82,12 @@ STYLES = {
     "day_time": ("%a %b %-d at %-I:%M %p", "EEE d 'de' MMM, h:mm a"),
     "weekday_time": ("%A at %-I:%M %p", "EEEE, h:mm a"),
     "long_day_time": ("%A, %B %-d at %-I:%M %p", "EEEE, d 'de' MMMM, h:mm a"),
-    "day_label": ("%a %-d %b", "EEE d MMM"),  # portal.text.local_day_label
+    "clock": ("%-I:%M", "h:mm"),
+    "weekday_clock": ("%A %-I:%M %p", "EEEE h:mm a"),
+    "day_label": ("%a %-d %b", "EEE d 'de' MMM"),
+    "short_day_time": ("%a %b %-d, %-I:%M %p", "EEE d 'de' MMM, h:mm a"),
+    "hour": ("%-I %p", "h a"),
+    "weekday_date": ("%A, %b %-d", "EEEE, d 'de' MMM"),
 }
 
 

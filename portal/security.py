@@ -183,6 +183,19 @@ def signed_in_by(load_user: Callable) -> Callable:
     return decorate
 
 
+def resent_after_sign_out_to(endpoint: str) -> Callable:
+    """Declare where a post of this view goes when its session has ended and the form
+    carries a signed sending token (checkins/sending.py): the browser re-sends the same
+    body there (307), so answers posted from a page left open are stored, not lost at
+    the sign-in page."""
+
+    def decorate(view: Callable) -> Callable:
+        view.resent_to = endpoint
+        return view
+
+    return decorate
+
+
 # ---- /record: system API -------------------------------------------------------------
 
 

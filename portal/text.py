@@ -12,8 +12,6 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
-from portal.i18n import when
-
 _HIDDEN = re.compile(
     "[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e"
     "\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]"
@@ -50,7 +48,6 @@ def link_phone_numbers(text: str) -> Markup:
 
 
 def local_day_label(moment: datetime, tz: str | ZoneInfo) -> str:
-    """The day of a moment in a program's time zone, short, in the page's language:
-    "Tue 3 Dec", "mar 3 dic"."""
+    """The day of a moment in a program's time zone, short: "Tue 3 Dec"."""
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
-    return when(moment.astimezone(zone), "day_label")
+    return f"{moment.astimezone(zone):%a %-d %b}"

@@ -12,13 +12,37 @@
    the phone once the server has answered it: stored (2xx), or refused for good (4xx:
    the token is too old or not genuine, the answers cannot be stored; a risk answer
    among them has reached the team already). A refused item never blocks the ones behind
-   it; only no signal, a 5xx or 429 keeps the queue waiting, in order. */
+   it; only no signal, a 5xx or 429 keeps the queue waiting, in order.
+
+   The "saved on your phone" page is answered in the language of the page the answers
+   came from (the form's own `language` field): each saved page is precached in every
+   language the portal has, asked for with that language and no cookie, and kept under
+   its own address (the response varies on Accept-Language). */
 "use strict";
 const QUEUE_DB = "portal-queue";
 const QUEUE_STORE = "pending";
 const QUEUE_PATHS = ["/check-in", "/questions/a", "/questions/b", "/questions/c"];
 const SAVED_PAGES = ["/saved-offline", "/saved-offline?help=1"];
-LANGUAGE_PAGES.push(...SAVED_PAGES);  // kept in the patient's language too (sw.js)
+const LANGUAGES = ["en", "es"];
+// The last resort, when no saved page is in the cache at all.
+const SAVED_WORDS = {
+  en: "Saved on your phone. It will be sent when you have signal.",
+  es: "Guardado en su teléfono. Se enviará cuando tenga señal.",
+};
+
+// A saved page asked for in one language. The server's pages vary on Accept-Language,
+// so the cache keeps one copy of the same address per language, told apart by it.
+function savedRequest(url, language) {
+  return new Request(url, { credentials: "omit", headers: { "Accept-Language": language } });
+}
+
+function precacheSavedPages(cache) {
+  return Promise.all(SAVED_PAGES.flatMap((url) => LANGUAGES.map((language) =>
+    fetch(savedRequest(url, language)).then((response) => {
+      if (!response.ok) { throw new Error("could not precache " + url); }
+      return cache.put(savedRequest(url, language), response);
+    }))));
+}
 
 function openQueue() {
   return new Promise((resolve, reject) => {
@@ -57,11 +81,11 @@ async function keepForLater(request) {
     self.registration.sync.register("portal-queue").catch(() => {});
   }
   const page = isRiskAnswer(path, form) ? SAVED_PAGES[1] : SAVED_PAGES[0];
-  const kept = await caches.match(page);
-  if (kept) { return kept; }
-  const words = await pageWords();
-  return new Response(words.saved || "Saved on your phone. It will be sent when you have signal.",
-    { headers: { "Content-Type": "text/plain; charset=utf-8" } });
+  const language = LANGUAGES.includes(form.get("language")) ? form.get("language") : "en";
+  return (await caches.match(savedRequest(page, language))) ||
+    (await caches.match(page, { ignoreVary: true })) ||  // any language kept
+    new Response(SAVED_WORDS[language],
+      { headers: { "Content-Type": "text/plain; charset=utf-8" } });
 }
 
 let flushing = null;
@@ -100,8 +124,7 @@ async function sendOne(item) {
 }
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(VERSION).then((cache) =>
-    cache.addAll(SAVED_PAGES.map((url) => new Request(url, { credentials: "omit" })))));
+  event.waitUntil(caches.open(VERSION).then(precacheSavedPages));
 });
 
 self.addEventListener("fetch", (event) => {

@@ -15,8 +15,15 @@ from babel.messages.pofile import read_po
 ROOT = Path(__file__).resolve().parents[2]
 PO = ROOT / "portal/translations/es/LC_MESSAGES/messages.po"
 MO = PO.with_suffix(".mo")
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None,
-            "lazy_gettext": None, "lazy_ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "_l": None,
+    "lazy_gettext": None,
+    "lazy_ngettext": (1, 2),
+    "pgettext": ((1, "c"), 2),
+}
 
 
 def _spanish() -> Catalog:
@@ -29,7 +36,7 @@ def _marked() -> Catalog:
     with (ROOT / "babel.cfg").open() as f:
         method_map, options_map = parse_mapping_cfg(f)
     found = Catalog()
-    for path, line, message, comments, context in extract_from_dir(
+    for path, line, message, _comments, context in extract_from_dir(
         str(ROOT), method_map, options_map, keywords=KEYWORDS
     ):
         found.add(message, locations=[(path, line)], context=context)
@@ -44,10 +51,7 @@ def test_every_marked_string_has_its_spanish():
             continue
         found = spanish.get(message.id, context=message.context)
         strings = found.string if found else None
-        if isinstance(strings, tuple | list):
-            ok = all(strings)
-        else:
-            ok = bool(strings)
+        ok = all(strings) if isinstance(strings, tuple | list) else bool(strings)
         if not ok or (found and found.fuzzy):
             where = message.locations[0] if message.locations else ("?", 0)
             missing.append(f"{where[0]}:{where[1]}: {message.id!r}")

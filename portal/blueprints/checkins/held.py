@@ -17,6 +17,8 @@ import json
 import logging
 
 from flask import Flask, current_app, request
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from redis import RedisError
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
@@ -45,7 +47,7 @@ QUEUE = "held-risk-answers"
 CHECKIN_ENDPOINTS = {"checkins.checkin", "checkins.queued_checkin"}
 SCREENER_ENDPOINTS = {"checkins.screener", "checkins.queued_screener"}
 NOT_KEPT = {"csrf_token", "sender"}
-KEPT_WORDS = (
+KEPT_WORDS = _l(
     "Your answer that you do not feel safe is kept. It reaches your care team as "
     "soon as our records are back."
 )
@@ -107,7 +109,7 @@ def hold_risk_answer() -> str | None:
         "risk answer held in Redis while the database is down (sending %s)",
         form.get("idempotency_key"),
     )
-    return KEPT_WORDS
+    return str(KEPT_WORDS)
 
 
 @task("release_held_risk_answers")
@@ -129,7 +131,9 @@ def release_held_risk_answers(app: Flask) -> int:
     stored = 0
     for item in items:
         try:
-            _store(json.loads(item))
+            # No page and no request here: the forms' words (never shown) in English.
+            with force_locale("en"):
+                _store(json.loads(item))
             db.session.commit()
         except (DBAPIError, SQLAlchemyTimeoutError):
             db.session.rollback()
@@ -196,6 +200,7 @@ def _store_screener(patient, ctx, instrument: Instrument, form_data, key: str) -
                 answers,
                 key,
                 recent_behavior=form.recent_behavior(),
+                language=form.language.data or "en",
             )
             return
         except (services.KeyTaken, IntegrityError):

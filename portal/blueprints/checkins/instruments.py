@@ -3,12 +3,31 @@
 PHQ-9 and GAD-7: Spitzer, Williams, Kroenke and colleagues (public domain, no permission
 needed). C-SSRS screener, recent version: Columbia Lighthouse Project (free to use in
 clinical settings); its wording is kept exactly.
+
+We never translate an instrument ourselves. Its Spanish is the published, validated
+version, kept here as data beside the English and chosen by the page's language:
+
+- PHQ-9 and GAD-7 in Spanish: the validated "Spanish for USA" versions by Pfizer,
+  distributed with the instruments at https://www.phqscreeners.com (LOINC also carries
+  Spanish variants of panels 44249-1 and 69737-5). Their titles are those versions'
+  own: "Cuestionario sobre la salud del paciente (PHQ-9)" and "Escala del trastorno de
+  ansiedad generalizada (GAD-7)". The LOINC codes of items and answers are the same
+  in every language.
+- C-SSRS screener: its Spanish version is distributed by the Columbia Lighthouse
+  Project on request and we do not hold its text, so it is shown in English to every
+  patient, its Yes/No answers and its follow-up question too (the page says so in
+  Spanish above it, and marks the items lang="en"); its responses are stored as "en".
+
+The severity band labels are not instrument wording: the pages show them in the
+patient's language through `severity_words` (the stored label stays English).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
+
+from flask_babel import lazy_gettext as _l
 
 
 class Instrument(StrEnum):
@@ -38,6 +57,17 @@ class Band:
 
 
 @dataclass(frozen=True)
+class Wording:
+    """A published translation of an instrument, word for word as its source prints
+    it: the title, the stem, each item and each answer, in the English order."""
+
+    title: str
+    stem: str
+    items: tuple[str, ...]
+    answers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Questionnaire:
     instrument: Instrument
     title: str
@@ -48,10 +78,41 @@ class Questionnaire:
     items: tuple[Item, ...]
     answers: tuple[Answer, ...]
     bands: tuple[Band, ...] = ()
+    # The published versions in other languages, by language code.
+    translations: tuple[tuple[str, Wording], ...] = ()
+    # The language this questionnaire's words are in.
+    language: str = "en"
 
     @property
     def max_score(self) -> int:
         return len(self.items) * max(a.value for a in self.answers)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages it has a published wording in, English first."""
+        return ("en", *(code for code, _wording in self.translations))
+
+    def worded_in(self, language: str) -> Questionnaire:
+        """The questionnaire in its published version in `language`; in English when
+        there is none (never our own translation)."""
+        wording = dict(self.translations).get(language)
+        if wording is None:
+            return self
+        return replace(
+            self,
+            title=wording.title,
+            stem=wording.stem,
+            items=tuple(
+                replace(item, text=text)
+                for item, text in zip(self.items, wording.items, strict=True)
+            ),
+            answers=tuple(
+                replace(answer, text=text)
+                for answer, text in zip(self.answers, wording.answers, strict=True)
+            ),
+            translations=(),
+            language=language,
+        )
 
     def band(self, total: int) -> str:
         return next(b.label for b in self.bands if b.low <= total <= b.high)
@@ -64,6 +125,47 @@ FREQUENCY = (
     Answer(3, "Nearly every day", "LA6571-9"),
 )
 YES_NO = (Answer(1, "Yes", "LA33-6"), Answer(0, "No", "LA32-8"))
+
+# Pfizer's "Spanish for USA" PHQ-9 (phqscreeners.com), word for word.
+PHQ9_ES = Wording(
+    "Cuestionario sobre la salud del paciente (PHQ-9)",
+    "Durante las últimas 2 semanas, ¿qué tan seguido ha tenido molestias debido a los "
+    "siguientes problemas?",
+    (
+        "Poco interés o placer en hacer cosas",
+        "Se ha sentido decaído(a), deprimido(a) o sin esperanzas",
+        "Ha tenido dificultad para quedarse o permanecer dormido(a), o ha dormido "
+        "demasiado",
+        "Se ha sentido cansado(a) o con poca energía",
+        "Sin apetito o ha comido en exceso",
+        "Se ha sentido mal con usted mismo(a) – o que es un fracaso o que ha quedado "  # noqa: RUF001 - the published dash
+        "mal con usted mismo(a) o con su familia",
+        "Ha tenido dificultad para concentrarse en ciertas actividades, tales como "
+        "leer el periódico o ver la televisión",
+        "¿Se ha movido o hablado tan lento que otras personas podrían haberlo notado? "
+        "o lo contrario – muy inquieto(a) o agitado(a) que ha estado moviéndose mucho "  # noqa: RUF001 - the published dash
+        "más de lo normal",
+        "Pensamientos de que estaría mejor muerto(a) o de lastimarse de alguna manera",
+    ),
+    ("Ningún día", "Varios días", "Más de la mitad de los días", "Casi todos los días"),
+)
+
+# Pfizer's "Spanish for USA" GAD-7 (phqscreeners.com), word for word.
+GAD7_ES = Wording(
+    "Escala del trastorno de ansiedad generalizada (GAD-7)",
+    "Durante las últimas 2 semanas, ¿con qué frecuencia le han molestado los "
+    "siguientes problemas?",
+    (
+        "Se ha sentido nervioso(a), ansioso(a) o con los nervios de punta",
+        "No ha sido capaz de parar o controlar su preocupación",
+        "Se ha preocupado demasiado por motivos diferentes",
+        "Ha tenido dificultad para relajarse",
+        "Se ha sentido tan inquieto(a) que no ha podido quedarse quieto(a)",
+        "Se ha molestado o irritado fácilmente",
+        "Ha tenido miedo de que algo terrible fuera a pasar",
+    ),
+    ("Nunca", "Varios días", "Más de la mitad de los días", "Casi todos los días"),
+)
 
 PHQ9 = Questionnaire(
     Instrument.PHQ9,
@@ -110,6 +212,7 @@ PHQ9 = Questionnaire(
         Band(15, 19, "Moderately severe"),
         Band(20, 27, "Severe"),
     ),
+    (("es", PHQ9_ES),),
 )
 
 GAD7 = Questionnaire(
@@ -136,6 +239,7 @@ GAD7 = Questionnaire(
         Band(10, 14, "Moderate"),
         Band(15, 21, "Severe"),
     ),
+    (("es", GAD7_ES),),
 )
 
 CSSRS = Questionnaire(
@@ -186,8 +290,40 @@ CSSRS_RECENT_QUESTION = "If YES, was it within the past 3 months?"
 QUESTIONNAIRES = {q.instrument: q for q in (PHQ9, GAD7, CSSRS)}
 
 
+def worded_for(instrument: Instrument, language: str | None) -> Questionnaire:
+    """The questionnaire as a page in `language` shows it: its published version in
+    that language, or English (the C-SSRS always)."""
+    return QUESTIONNAIRES[instrument].worded_in(language or "en")
+
+
+# The severity bands in the patient's words (the stored label stays English).
+SEVERITY_WORDS = {
+    "Minimal": _l("Minimal"),
+    "Mild": _l("Mild"),
+    "Moderate": _l("Moderate"),
+    "Moderately severe": _l("Moderately severe"),
+    "Severe": _l("Severe"),
+}
+
+
+def severity_words(label: str) -> str:
+    """A stored severity label as the page's language says it."""
+    return str(SEVERITY_WORDS.get(label, label))
+
+
 class ScoreError(ValueError):
-    """Answers that cannot be scored; the message says which item."""
+    """Answers that cannot be scored; the message says which item (`number`, None
+    when the count of answers is wrong), in English for logs: `words()` for a page."""
+
+    def __init__(self, message: str, number: int | None = None):
+        super().__init__(message)
+        self.number = number
+
+    def words(self) -> str:
+        """The message in the page's language."""
+        if self.number is None:
+            return str(_l("Every question needs an answer."))
+        return str(_l("Question %(number)s needs an answer.", number=self.number))
 
 
 def score(questionnaire: Questionnaire, answers: list[int | None]) -> int:
@@ -197,7 +333,7 @@ def score(questionnaire: Questionnaire, answers: list[int | None]) -> int:
         raise ScoreError("Every question needs an answer.")
     for number, value in enumerate(answers, start=1):
         if value not in allowed:
-            raise ScoreError(f"Question {number} needs an answer.")
+            raise ScoreError(f"Question {number} needs an answer.", number)
     return sum(answers)
 
 

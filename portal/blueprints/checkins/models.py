@@ -88,3 +88,6 @@ class ScreenerResponse(UUIDPk, Base):
     risk_positive: Mapped[bool] = mapped_column(Boolean, default=False)
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     completed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The language the questionnaire was shown in ("en" or "es"): the published
+    # version the answers were given to (the C-SSRS is always "en").
+    language: Mapped[str] = mapped_column(String(5), default="en")

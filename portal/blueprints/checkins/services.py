@@ -190,8 +190,10 @@ def save_screener(
     answers: list[int | None],
     key: str,
     recent_behavior: bool = False,
+    language: str = "en",
 ) -> SaveResult:
-    """Score on the server, store with the answers, and open a flag on a risk answer."""
+    """Score on the server, store with the answers and the language the questionnaire
+    was shown in, and open a flag on a risk answer."""
     duplicate = db.session.scalar(
         select(ScreenerResponse).where(ScreenerResponse.idempotency_key == key)
     )
@@ -220,6 +222,8 @@ def save_screener(
         severity=severity,
         risk_positive=risk,
         idempotency_key=key,
+        # Only a language it has a published version in (the C-SSRS: English).
+        language=questionnaire.worded_in(language).language,
     )
     db.session.add(record)
     db.session.flush()

@@ -14,6 +14,8 @@ from flask import (
     render_template,
     request,
 )
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
@@ -28,6 +30,8 @@ from portal.blueprints.checkins.instruments import (
     Instrument,
     ScoreError,
     is_risk_positive,
+    severity_words,
+    worded_for,
 )
 from portal.blueprints.checkins.sending import patient_of_sending, sending_token
 from portal.blueprints.programs.access import (
@@ -40,7 +44,14 @@ from portal.blueprints.safety.services import (
     safety_plan_of,
 )
 from portal.extensions import csrf
-from portal.security import Permission, current_actor, requires, signed_in_by
+from portal.i18n import page_language
+from portal.security import (
+    Permission,
+    current_actor,
+    requires,
+    resent_after_sign_out_to,
+    signed_in_by,
+)
 
 bp = Blueprint("checkins", __name__)
 log = logging.getLogger("portal.checkins")
@@ -56,6 +67,7 @@ def checkin_status():
 @bp.record_once
 def _template_globals(state) -> None:
     state.app.jinja_env.globals["sender_token"] = sender_token
+    state.app.jinja_env.globals["severity_words"] = severity_words
 
 
 def sender_token(key: str) -> str:
@@ -71,6 +83,7 @@ def _context_or_404():
 
 
 @bp.route("/check-in", methods=["GET", "POST"])
+@resent_after_sign_out_to("checkins.queued_checkin")
 @requires(Permission.PATIENT_SELF)
 def checkin():
     """Today's check-in: about 30 seconds, editable all day."""
@@ -170,11 +183,16 @@ def _key_taken(actor, ctx, source: str, risk: bool):
     if risk:
         escalation.note_positive(actor, ctx.program, source, "not saved")
     message = (
-        "We could not save these answers. Please open the page again and send them "
-        "once more."
+        gettext(
+            "We could not save these answers. Please open the page again and send "
+            "them once more. Your care team has been told that you do not feel safe."
+        )
+        if risk
+        else gettext(
+            "We could not save these answers. Please open the page again and send "
+            "them once more."
+        )
     )
-    if risk:
-        message += " Your care team has been told that you do not feel safe."
     return render_template(
         "checkins/not_saved.html", message=message, risk=risk, ctx=ctx
     ), 409
@@ -190,11 +208,18 @@ def _not_saved_now(actor, ctx, source: str, risk: bool, key: str):
         actor.id, ctx.program.id, source, key
     )
     message = (
-        "We could not save your answers just now. If this phone keeps them, it will "
-        "send them again by itself; if not, please send them again in a few minutes."
+        gettext(
+            "We could not save your answers just now. If this phone keeps them, it "
+            "will send them again by itself; if not, please send them again in a few "
+            "minutes. Your care team has been told that you do not feel safe."
+        )
+        if told
+        else gettext(
+            "We could not save your answers just now. If this phone keeps them, it "
+            "will send them again by itself; if not, please send them again in a few "
+            "minutes."
+        )
     )
-    if told:
-        message += " Your care team has been told that you do not feel safe."
     response = make_response(
         render_template("checkins/not_saved.html", message=message, risk=risk, ctx=ctx),
         503,
@@ -225,6 +250,7 @@ def _prefill(todays) -> dict | None:
 
 
 @bp.route("/questions/<slug>", methods=["GET", "POST"])
+@resent_after_sign_out_to("checkins.queued_screener")
 @requires(Permission.PATIENT_SELF)
 def screener(slug: str):
     """A PHQ-9, GAD-7 or C-SSRS screener, scored on the server."""
@@ -232,7 +258,8 @@ def screener(slug: str):
     if instrument is None:
         abort(404)
     actor, ctx = current_actor(), _context_or_404()
-    form = screener_form(instrument)
+    language = page_language()
+    form = screener_form(instrument, language=language)
     if request.method == "GET" or not form.idempotency_key.data:
         form.idempotency_key.data = form.idempotency_key.data or str(uuid.uuid4())
     error = None
@@ -240,7 +267,7 @@ def screener(slug: str):
         try:
             return _save_screener(actor, ctx, instrument, form)
         except ScoreError as problem:
-            error = str(problem)
+            error = problem.words()
     if request.method == "POST" and is_risk_positive(
         instrument, _answers(instrument, form, missing=0)
     ):
@@ -250,7 +277,7 @@ def screener(slug: str):
         form=form,
         ctx=ctx,
         slug=slug,
-        questionnaire=QUESTIONNAIRES[instrument],
+        questionnaire=worded_for(instrument, language),
         error=error,
         plan=safety_plan_of(actor.id),
     ), 422 if request.method == "POST" else 200
@@ -266,7 +293,7 @@ def queued_screener(slug: str):
     if instrument is None:
         abort(404)
     actor, ctx = current_actor(), _context_or_404()
-    form = screener_form(instrument, meta={"csrf": False})
+    form = screener_form(instrument, language=page_language(), meta={"csrf": False})
     if form.validate():
         try:
             return _save_screener(actor, ctx, instrument, form)
@@ -292,6 +319,13 @@ def _answers(instrument: Instrument, form, missing=None) -> list:
     ]
 
 
+def _language_shown(form) -> str:
+    """The language the questionnaire was shown in: posted back by its page (a
+    sending kept on the phone may come back after the patient changed language),
+    else this page's."""
+    return form.language.data or page_language()
+
+
 def _save_screener(actor, ctx, instrument: Instrument, form):
     """Score and store valid answers and show the saved page (crisis help for a risk
     answer); ScoreError when the answers cannot be scored."""
@@ -304,6 +338,7 @@ def _save_screener(actor, ctx, instrument: Instrument, form):
             answers,
             form.idempotency_key.data,
             recent_behavior=form.recent_behavior(),
+            language=_language_shown(form),
         )
     except services.KeyTaken:
         risk = is_risk_positive(instrument, answers)
@@ -317,7 +352,7 @@ def _save_screener(actor, ctx, instrument: Instrument, form):
         "checkins/screener_saved.html",
         result=result,
         ctx=ctx,
-        questionnaire=QUESTIONNAIRES[instrument],
+        questionnaire=worded_for(instrument, page_language()),
         plan=safety_plan_of(actor.id),
         cssrs=SLUG_OF[Instrument.CSSRS],
         reach=how_the_program_reaches_out(ctx.program) if result.risk else None,
@@ -338,11 +373,11 @@ def trends():
 # Which way is better, for each measure on the trends page (said in words beside each
 # picture, and in its description for screen readers).
 TREND_BETTER = {
-    "mood": "Higher is better.",
-    "craving": "Lower is better.",
-    "sleep": "Most adults feel best with 7 to 9 hours.",
-    Instrument.PHQ9.value: "Lower is better.",
-    Instrument.GAD7.value: "Lower is better.",
+    "mood": _l("Higher is better."),
+    "craving": _l("Lower is better."),
+    "sleep": _l("Most adults feel best with 7 to 9 hours."),
+    Instrument.PHQ9.value: _l("Lower is better."),
+    Instrument.GAD7.value: _l("Lower is better."),
 }
 
 
@@ -351,12 +386,12 @@ def _score_chart(instrument: Instrument, points):
     q = QUESTIONNAIRES[instrument]
     return charts.line_chart(
         f"c-{instrument.value}",
-        f"{q.short_title} score, 0 to {q.max_score}",
+        gettext("%(name)s score, 0 to %(max)s", name=q.short_title, max=q.max_score),
         points,
         q.max_score,
         tuple(band.low for band in q.bands[1:]),
-        named_bands=tuple((b.low, b.high, b.label) for b in q.bands),
-        better=TREND_BETTER[instrument.value],
+        named_bands=tuple((b.low, b.high, severity_words(b.label)) for b in q.bands),
+        better=str(TREND_BETTER[instrument.value]),
     )
 
 
@@ -373,12 +408,12 @@ def _trend_charts(patient_id: str, ctx) -> dict:
     }
     pictures = {
         key: charts.line_chart(
-            f"c-{key}", title, points, y_max, better=TREND_BETTER[key]
+            f"c-{key}", str(title), points, y_max, better=str(TREND_BETTER[key])
         )
         for key, title, points, y_max in (
-            ("mood", "Mood, 0 to 10", mood, 10),
-            ("craving", "Craving, 0 to 10", craving, 10),
-            ("sleep", "Hours of sleep", sleep, 12),
+            ("mood", _l("Mood, 0 to 10"), mood, 10),
+            ("craving", _l("Craving, 0 to 10"), craving, 10),
+            ("sleep", _l("Hours of sleep"), sleep, 12),
         )
     }
     for instrument in (Instrument.PHQ9, Instrument.GAD7):

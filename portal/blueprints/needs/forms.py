@@ -3,6 +3,7 @@ the case manager's update and reassign forms; response-time rules; time away."""
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     DateField,
@@ -34,28 +35,28 @@ from portal.dates import date_in_range
 from portal.forms import PortalForm
 
 URGENCY_CHOICES = [
-    (str(int(Urgency.URGENT)), "Today or tomorrow"),
-    (str(int(Urgency.SOON)), "This week"),
-    (str(int(Urgency.ROUTINE)), "No rush"),
+    (str(int(Urgency.URGENT)), _l("Today or tomorrow")),
+    (str(int(Urgency.SOON)), _l("This week")),
+    (str(int(Urgency.ROUTINE)), _l("No rush")),
 ]
 HOUSING_CHOICES = [
-    (HousingSituation.STABLE.value, "I have a place to live, and it is OK for now"),
-    (HousingSituation.AT_RISK.value, "I may lose my place soon"),
-    (HousingSituation.HOMELESS.value, "I have no place to stay"),
-    (HousingSituation.SHELTER.value, "I am staying in a shelter"),
+    (HousingSituation.STABLE.value, _l("I have a place to live, and it is OK for now")),
+    (HousingSituation.AT_RISK.value, _l("I may lose my place soon")),
+    (HousingSituation.HOMELESS.value, _l("I have no place to stay")),
+    (HousingSituation.SHELTER.value, _l("I am staying in a shelter")),
 ]
 OTHER_CHOICES = [
-    (OtherNeed.FOOD.value, "Food"),
-    (OtherNeed.UTILITIES.value, "Power, gas, heat or water bills"),
-    (OtherNeed.PHONE.value, "A phone or phone service"),
-    (OtherNeed.CHILDCARE.value, "Childcare"),
-    (OtherNeed.WORK.value, "Work or a job"),
-    (OtherNeed.MONEY.value, "Money for basics"),
+    (OtherNeed.FOOD.value, _l("Food")),
+    (OtherNeed.UTILITIES.value, _l("Power, gas, heat or water bills")),
+    (OtherNeed.PHONE.value, _l("A phone or phone service")),
+    (OtherNeed.CHILDCARE.value, _l("Childcare")),
+    (OtherNeed.WORK.value, _l("Work or a job")),
+    (OtherNeed.MONEY.value, _l("Money for basics")),
 ]
 CANCEL_CHOICES = [
-    ("I do not need it anymore.", "I do not need it anymore"),
-    ("I found another way.", "I found another way"),
-    ("I asked by mistake.", "I asked by mistake"),
+    ("I do not need it anymore.", _l("I do not need it anymore")),
+    ("I found another way.", _l("I found another way")),
+    ("I asked by mistake.", _l("I asked by mistake")),
 ]
 OUTCOME_LABELS = {
     NeedOutcome.ARRANGED: "Arranged",
@@ -78,16 +79,16 @@ STATUS_LABELS = {
 }
 # What a patient reads about their request's status: plain words, no jargon.
 PATIENT_STATUS = {
-    TaskStatus.DRAFT: "Not sent yet.",
-    TaskStatus.REQUESTED: "Sent. We will get back to you soon.",
-    TaskStatus.ACCEPTED: "Your case manager is on it.",
-    TaskStatus.IN_PROGRESS: "We are working on it.",
-    TaskStatus.ON_HOLD: "On hold for now.",
-    TaskStatus.COMPLETED: "Done.",
-    TaskStatus.FAILED: "We could not arrange it.",
-    TaskStatus.REJECTED: "We cannot help with this one.",
-    TaskStatus.CANCELLED: "Cancelled.",
-    TaskStatus.ENTERED_IN_ERROR: "Removed. It was made by mistake.",
+    TaskStatus.DRAFT: _l("Not sent yet."),
+    TaskStatus.REQUESTED: _l("Sent. We will get back to you soon."),
+    TaskStatus.ACCEPTED: _l("Your case manager is on it."),
+    TaskStatus.IN_PROGRESS: _l("We are working on it."),
+    TaskStatus.ON_HOLD: _l("On hold for now."),
+    TaskStatus.COMPLETED: _l("Done."),
+    TaskStatus.FAILED: _l("We could not arrange it."),
+    TaskStatus.REJECTED: _l("We cannot help with this one."),
+    TaskStatus.CANCELLED: _l("Cancelled."),
+    TaskStatus.ENTERED_IN_ERROR: _l("Removed. It was made by mistake."),
 }
 OTHER_LABELS = {OtherNeed(value): label for value, label in OTHER_CHOICES}
 HOUSING_LABELS = {HousingSituation(value): label for value, label in HOUSING_CHOICES}
@@ -100,119 +101,123 @@ SHORT = 300
 LONG = 2000
 
 
-def _text(max_len: int, message: str | None = None) -> list:
+def _text(max_len: int, message=None) -> list:
     """Required (with `message`) or optional text of at most `max_len` letters."""
     checks = [DataRequired(message)] if message else [Optional()]
-    too_long = f"Please keep it under {max_len} letters."
+    too_long = _l("Please keep it under %(num)s letters.", num=max_len)
     return [*checks, Length(max=max_len, message=too_long)]
 
 
 class RideForm(PortalForm):
     ride_date = DateField(
-        "What day do you need the ride?",
-        validators=[InputRequired("Choose the day.")],
+        _l("What day do you need the ride?"),
+        validators=[InputRequired(_l("Choose the day."))],
     )
     ride_time = TimeField(
-        "What time do you need to be picked up?",
-        validators=[InputRequired("Choose the time.")],
-        description="For example: 8:15 AM.",
+        _l("What time do you need to be picked up?"),
+        validators=[InputRequired(_l("Choose the time."))],
+        description=_l("For example: 8:15 AM."),
     )
     pickup = StringField(
-        "Where should we pick you up?",
-        validators=_text(SHORT, "Write the pickup address."),
-        description="Street, number and town.",
+        _l("Where should we pick you up?"),
+        validators=_text(SHORT, _l("Write the pickup address.")),
+        description=_l("Street, number and town."),
     )
     destination = StringField(
-        "Where are you going?",
-        validators=_text(SHORT, "Write where you are going."),
-        description="For example: the program, or a doctor's office and its address.",
+        _l("Where are you going?"),
+        validators=_text(SHORT, _l("Write where you are going.")),
+        description=_l(
+            "For example: the program, or a doctor's office and its address."
+        ),
     )
-    wheelchair = BooleanField("I use a wheelchair")
+    wheelchair = BooleanField(_l("I use a wheelchair"))
     access_needs = StringField(
-        "Anything else the driver should know? (optional)",
+        _l("Anything else the driver should know? (optional)"),
         validators=_text(SHORT),
-        description="For example: I use a walker, or I need help with steps.",
+        description=_l("For example: I use a walker, or I need help with steps."),
     )
     companions = StringField(
-        "Who is coming with you? (optional)",
+        _l("Who is coming with you? (optional)"),
         validators=_text(200),
-        description="For example: my 5-year-old son. Leave it empty if you come alone.",
+        description=_l(
+            "For example: my 5-year-old son. Leave it empty if you come alone."
+        ),
     )
     details = TextAreaField(
-        "Anything else? (optional)",
+        _l("Anything else? (optional)"),
         validators=_text(LONG),
     )
 
 
 class HousingForm(PortalForm):
     situation = RadioField(
-        "Where are you living now?",
+        _l("Where are you living now?"),
         choices=HOUSING_CHOICES,
-        validators=[InputRequired("Choose the one that fits best.")],
+        validators=[InputRequired(_l("Choose the one that fits best."))],
     )
     urgency = RadioField(
-        "How soon do you need help?",
+        _l("How soon do you need help?"),
         choices=URGENCY_CHOICES,
-        validators=[InputRequired("Choose how soon.")],
+        validators=[InputRequired(_l("Choose how soon."))],
     )
     details = TextAreaField(
-        "What would help?",
-        validators=_text(LONG, "Tell us a little about what would help."),
-        description="For example: help with rent this month, or a bed for tonight.",
+        _l("What would help?"),
+        validators=_text(LONG, _l("Tell us a little about what would help.")),
+        description=_l("For example: help with rent this month, or a bed for tonight."),
     )
 
 
 class OtherForm(PortalForm):
     need = RadioField(
-        "What do you need help with?",
+        _l("What do you need help with?"),
         choices=OTHER_CHOICES,
-        validators=[InputRequired("Choose one.")],
+        validators=[InputRequired(_l("Choose one."))],
     )
     urgency = RadioField(
-        "How soon do you need help?",
+        _l("How soon do you need help?"),
         choices=URGENCY_CHOICES,
-        validators=[InputRequired("Choose how soon.")],
+        validators=[InputRequired(_l("Choose how soon."))],
     )
     details = TextAreaField(
-        "Tell us more",
-        validators=_text(LONG, "Tell us a little more."),
-        description="What is going on, and what would help?",
+        _l("Tell us more"),
+        validators=_text(LONG, _l("Tell us a little more.")),
+        description=_l("What is going on, and what would help?"),
     )
 
 
 class AddInfoForm(PortalForm):
     text = TextAreaField(
-        "Add something to your request",
-        validators=_text(LONG, "Write what you want to add."),
-        description="Your case manager will see it.",
+        _l("Add something to your request"),
+        validators=_text(LONG, _l("Write what you want to add.")),
+        description=_l("Your case manager will see it."),
     )
 
 
 class CancelForm(PortalForm):
     reason = RadioField(
-        "Why are you cancelling?",
+        _l("Why are you cancelling?"),
         choices=CANCEL_CHOICES,
-        validators=[InputRequired("Choose a reason.")],
+        validators=[InputRequired(_l("Choose a reason."))],
     )
 
 
 HELP_CHOICES = [
-    (HelpAnswer.YES.value, "Yes"),
-    (HelpAnswer.PARTLY.value, "Partly"),
-    (HelpAnswer.NO.value, "No"),
+    (HelpAnswer.YES.value, _l("Yes")),
+    (HelpAnswer.PARTLY.value, _l("Partly")),
+    (HelpAnswer.NO.value, _l("No")),
 ]
 HELP_LABELS = {
-    HelpAnswer.YES: "Yes, I got the help.",
-    HelpAnswer.PARTLY: "I got part of the help.",
-    HelpAnswer.NO: "No, I did not get the help.",
+    HelpAnswer.YES: _l("Yes, I got the help."),
+    HelpAnswer.PARTLY: _l("I got part of the help."),
+    HelpAnswer.NO: _l("No, I did not get the help."),
 }
 
 
 class HelpAnswerForm(PortalForm):
     answer = RadioField(
-        "Did you get the help?",
+        _l("Did you get the help?"),
         choices=HELP_CHOICES,
-        validators=[InputRequired("Choose yes, partly or no.")],
+        validators=[InputRequired(_l("Choose yes, partly or no."))],
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from flask_babel import pgettext
 from sqlalchemy import null, select
 from sqlalchemy.orm import aliased
 
@@ -18,6 +19,7 @@ from portal.blueprints.programs.access import staff_program_ids
 from portal.blueprints.programs.models import Program
 from portal.blueprints.safety.services import open_flag_status
 from portal.db import is_id
+from portal.i18n import when
 
 
 @dataclass
@@ -59,18 +61,23 @@ def load_need_view(user: User, need_id: str, staff: bool = False) -> NeedView | 
 
 def plain_moment(moment: datetime, tz: ZoneInfo | str, now: datetime) -> str:
     """A moment as people say it, in the program's time zone: "today 4 PM",
-    "tomorrow 9:30 AM", "Tuesday 11 AM", past a week "Tuesday, Dec 15, 11 AM"."""
+    "tomorrow 9:30 AM", "Tuesday 11 AM", past a week "Tuesday, Dec 15, 11 AM". In the
+    page's language; the words end "You will hear back by ..." (the context)."""
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     local, today = moment.astimezone(zone), now.astimezone(zone).date()
-    clock = local.strftime("%-I %p" if local.minute == 0 else "%-I:%M %p")
+    clock = when(local, "hour" if local.minute == 0 else "time")
     days = (local.date() - today).days
     if days == 0:
-        return f"today {clock}"
+        return pgettext("hear back by", "today %(time)s", time=clock)
     if days == 1:
-        return f"tomorrow {clock}"
+        return pgettext("hear back by", "tomorrow %(time)s", time=clock)
     if 1 < days < 7:
-        return f"{local:%A} {clock}"
-    return f"{local:%A, %b %-d}, {clock}"
+        weekday = when(local, "weekday")
+        return pgettext(
+            "hear back by", "%(weekday)s %(time)s", weekday=weekday, time=clock
+        )
+    day = when(local, "weekday_date")
+    return pgettext("hear back by", "%(day)s, %(time)s", day=day, time=clock)
 
 
 def hear_back_by(need: Need, tz: ZoneInfo | str, now: datetime) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext
 from sqlalchemy import update
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -52,7 +53,9 @@ class NeedStepError(ValueError):
 def add_patient_info(patient: User, need: Need, text: str) -> None:
     """The patient adds information to an open request; its owner is told."""
     if not need.is_open:
-        raise NeedStepError("This request is closed. Ask again if you still need help.")
+        raise NeedStepError(
+            gettext("This request is closed. Ask again if you still need help.")
+        )
     record_event(need, patient, EventKind.PATIENT_INFO, body=text, visible=True)
     _touch(need)
     audit(
@@ -68,7 +71,7 @@ def add_patient_info(patient: User, need: Need, text: str) -> None:
 def cancel_by_patient(patient: User, need: Need, reason: str) -> None:
     """The patient cancels their own open request, with a reason."""
     if not need.is_open:
-        raise NeedStepError("This request is already closed.")
+        raise NeedStepError(gettext("This request is already closed."))
     _move(need, patient, TaskStatus.CANCELLED, reason=reason)
     _touch(need)
     audit(
@@ -85,9 +88,9 @@ def answer_got_help(patient: User, need: Need, answer: HelpAnswer) -> None:
     """The patient says once whether they got the help of a done request; an answer
     other than yes tells the owner, so that someone follows up."""
     if need.status is not TaskStatus.COMPLETED:
-        raise NeedStepError("You can tell us this once the request is done.")
+        raise NeedStepError(gettext("You can tell us this once the request is done."))
     if need.help_received is not None:
-        raise NeedStepError("You already told us. Thank you.")
+        raise NeedStepError(gettext("You already told us. Thank you."))
     need.help_received, need.help_received_at = answer, utcnow()
     _touch(need)
     audit(

@@ -7,6 +7,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from portal import db
 from portal.audit import Outcome, audit
@@ -66,6 +67,7 @@ from portal.blueprints.needs.targets import clock_of, save_sla_rules, sla_rules
 from portal.blueprints.programs.access import programs_of
 from portal.blueprints.programs.context import load_patient_context
 from portal.db import utcnow
+from portal.i18n import when
 from portal.rendering import render_page
 from portal.security import Permission, current_actor, requires
 
@@ -101,9 +103,10 @@ def _labels() -> dict:
 
 
 def local_time(moment: datetime, tz: ZoneInfo | str) -> str:
-    """A moment in the program's time zone, the way people say it."""
+    """A moment in the program's time zone, the way people say it (in the page's
+    language: "Tue Dec 8, 9:00 AM")."""
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
-    return moment.astimezone(zone).strftime("%a %b %-d, %-I:%M %p")
+    return when(moment.astimezone(zone), "short_day_time")
 
 
 def _denied(data_kind: str):
@@ -145,9 +148,12 @@ def ask(slug: str):
             need = ask_for_help(actor, ctx.program, data)
             by = hear_back_by(need, ctx.tz, utcnow())
             flash(
-                f"Your request was sent. You will hear back by {by}."
+                gettext(
+                    "Your request was sent. You will hear back by %(moment)s.",
+                    moment=by,
+                )
                 if by
-                else "Your request was sent. We will tell you when it changes."
+                else gettext("Your request was sent. We will tell you when it changes.")
             )
             return redirect(url_for("needs.patient_need", need_id=need.id), code=303)
     status = 200 if request.method == "GET" else 422
@@ -183,7 +189,9 @@ def _ride_data(form, tz) -> AskData | None:
     ride_at = datetime.combine(form.ride_date.data, form.ride_time.data, tz)
     days_ahead = (ride_at - utcnow()).total_seconds() / 86400
     if not 0 < days_ahead <= MAX_RIDE_DAYS:
-        form.ride_date.errors = ["Choose a day and time in the next two months."]
+        form.ride_date.errors = [
+            gettext("Choose a day and time in the next two months.")
+        ]
         return None
     return AskData(
         NeedKind.TRANSPORT,
@@ -241,7 +249,7 @@ def got_help(need_id: str):
         answer_got_help(current_actor(), view.need, HelpAnswer(form.answer.data))
     except (NeedStepError, NeedConflict) as problem:
         return _patient_retry(need_id, AddInfoForm(), CancelForm(), problem)
-    flash("Thank you for telling us.")
+    flash(gettext("Thank you for telling us."))
     return redirect(url_for("needs.patient_need", need_id=need_id), code=303)
 
 
@@ -256,7 +264,7 @@ def add_info(need_id: str):
             add_patient_info(current_actor(), view.need, form.text.data.strip())
         except (NeedStepError, NeedConflict) as problem:
             return _patient_retry(need_id, form, CancelForm(), problem)
-        flash("Added. Your case manager will see it.")
+        flash(gettext("Added. Your case manager will see it."))
         return redirect(url_for("needs.patient_need", need_id=need_id), code=303)
     return _patient_page(view, form, CancelForm(), status=422)
 
@@ -272,7 +280,7 @@ def cancel(need_id: str):
             cancel_by_patient(current_actor(), view.need, form.reason.data)
         except (NeedStepError, NeedConflict) as problem:
             return _patient_retry(need_id, AddInfoForm(), form, problem)
-        flash("Your request is cancelled.")
+        flash(gettext("Your request is cancelled."))
         return redirect(url_for("needs.patient_need", need_id=need_id), code=303)
     return _patient_page(view, AddInfoForm(), form, status=422)
 
@@ -283,7 +291,7 @@ def _patient_retry(need_id, add_form, cancel_form, problem):
     message = (
         str(problem)
         if isinstance(problem, NeedStepError)
-        else "Your request just changed. Look at it again, then try once more."
+        else gettext("Your request just changed. Look at it again, then try once more.")
     )
     view = _patient_view_or_404(need_id)
     return _patient_page(view, add_form, cancel_form, error=message, status=409)

@@ -27,9 +27,11 @@ import time as clock
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
+from flask_babel import force_locale
 from sqlalchemy import delete, or_, select, update
 
 from portal import db
+from portal.blueprints.auth.models import User
 from portal.blueprints.notifications.kinds import KINDS
 from portal.blueprints.notifications.models import (
     DeliveryStatus,
@@ -49,6 +51,8 @@ from portal.blueprints.notifications.push import (
 )
 from portal.blueprints.programs.models import Enrollment, EnrollmentStatus, Program
 from portal.db import utcnow
+from portal.i18n import known_language
+from portal.security import Role
 from portal.worker import task
 
 log = logging.getLogger("portal.push")
@@ -193,8 +197,25 @@ class Outbox:
             .where(PushDelivery.id.in_(ids))
             .order_by(PushDelivery.next_attempt_at)
         ).all()
-        names = self._app_names({row[8] for row in rows})
-        return [(*row, names.get(row[8], self.app_name)) for row in rows]
+        recipients = {row[8] for row in rows}
+        names = self._app_names(recipients)
+        languages = self._languages(recipients)
+        return [
+            (*row, names.get(row[8], self.app_name), languages.get(row[8], "en"))
+            for row in rows
+        ]
+
+    def _languages(self, user_ids: set[str]) -> dict[str, str]:
+        """The language each recipient reads: a patient's choice, English for staff."""
+        return {
+            user_id: known_language(language)
+            for user_id, role, language in db.session.execute(
+                select(User.id, User.role, User.preferred_language).where(
+                    User.id.in_(sorted(user_ids))
+                )
+            )
+            if role is Role.PATIENT
+        }
 
     def _app_names(self, user_ids: set[str]) -> dict[str, str]:
         """A patient's program may have its own app name (the installed app's name)."""
@@ -212,7 +233,9 @@ class Outbox:
 
     def _job(self, row, lease: str, now: datetime):
         (delivery_id, attempts, sub_id, endpoint, p256dh, auth) = row[:6]
-        (note_id, kind, _recipient, expires_at, request_id, app_name) = row[6:]
+        (note_id, kind, _recipient, expires_at, request_id, app_name, language) = row[
+            6:
+        ]
         info = KINDS[kind]
         job = PushJob(
             delivery_id,
@@ -227,7 +250,8 @@ class Outbox:
         )
         if expires_at is not None and expires_at <= now:
             return job, PushResult(job, None, "expired")
-        job.payload = build_payload(kind, note_id, app_name)
+        with force_locale(language):  # the worker has no request: the recipient's
+            job.payload = build_payload(kind, note_id, app_name)
         if len(job.payload) > MAX_PAYLOAD_BYTES:
             return job, PushResult(job, None, "payload_too_large")
         ttl = info.ttl.total_seconds()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import time
 
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, TimeField
 from wtforms.validators import Optional
 
@@ -16,9 +17,9 @@ from portal.forms import PortalForm
 
 
 class PreferencesForm(PortalForm):
-    quiet = BooleanField("Keep my phone quiet at night")
-    quiet_start = TimeField("Quiet from", format="%H:%M", validators=[Optional()])
-    quiet_end = TimeField("Until", format="%H:%M", validators=[Optional()])
+    quiet = BooleanField(_l("Keep my phone quiet at night"))
+    quiet_start = TimeField(_l("Quiet from"), format="%H:%M", validators=[Optional()])
+    quiet_end = TimeField(_l("Until"), format="%H:%M", validators=[Optional()])
 
     kinds: list[NotificationKind] = []
 
@@ -37,10 +38,10 @@ class PreferencesForm(PortalForm):
         if not self.quiet.data:
             return True
         if self.quiet_start.data is None or self.quiet_end.data is None:
-            self.quiet_start.errors = ["Choose when quiet hours start and end."]
+            self.quiet_start.errors = [_l("Choose when quiet hours start and end.")]
             return False
         if self.quiet_start.data == self.quiet_end.data:
-            self.quiet_end.errors = ["The start and end must be different times."]
+            self.quiet_end.errors = [_l("The start and end must be different times.")]
             return False
         return True
 

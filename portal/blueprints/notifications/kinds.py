@@ -2,13 +2,16 @@
 
 The words are the same in the app and on a lock screen, and they are generic on
 purpose: never who, what or why, and nothing that tells an onlooker the person is in
-treatment.
+treatment. They are lazy: a page reads them in its own language (staff's in English),
+and the worker composes a push inside `force_locale` with the recipient's language.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+
+from flask_babel import lazy_gettext as _l
 
 from portal.blueprints.notifications.models import NotificationKind as Kind
 
@@ -27,65 +30,65 @@ class KindInfo:
 
 KINDS: dict[Kind, KindInfo] = {
     Kind.NEW_MESSAGE: KindInfo(
-        "You have a new message",
-        "New messages",
+        _l("You have a new message"),
+        _l("New messages"),
         frozenset({PATIENTS, STAFF}),
         timedelta(days=1),
         "normal",
     ),
     Kind.NEED_UPDATE: KindInfo(
-        "There is an update on your request",
-        "Updates on requests for help",
+        _l("There is an update on your request"),
+        _l("Updates on requests for help"),
         frozenset({PATIENTS, STAFF}),
         timedelta(days=1),
         "normal",
     ),
     Kind.SESSION_REMINDER: KindInfo(
-        "Something on your schedule starts soon",
-        "Reminders before your day starts and before appointments",
+        _l("Something on your schedule starts soon"),
+        _l("Reminders before your day starts and before appointments"),
         frozenset({PATIENTS}),
         timedelta(hours=1),
         "high",
     ),
     Kind.CHECKIN_REMINDER: KindInfo(
-        "Time for your daily check-in",
-        "A daily check-in reminder",
+        _l("Time for your daily check-in"),
+        _l("A daily check-in reminder"),
         frozenset({PATIENTS}),
         timedelta(hours=8),
         "normal",
     ),
     Kind.SCHEDULE_CHANGE: KindInfo(
-        "Your schedule has changed",
-        "Changes to your schedule",
+        _l("Your schedule has changed"),
+        _l("Changes to your schedule"),
         frozenset({PATIENTS}),
         timedelta(days=1),
         "normal",
     ),
     Kind.RISK_ESCALATION: KindInfo(
-        "An urgent alert needs you now",
-        "Urgent safety alerts",
+        _l("An urgent alert needs you now"),
+        _l("Urgent safety alerts"),
         frozenset({STAFF}),
         timedelta(hours=1),
         "high",
         always_on=True,
     ),
     Kind.ANNOUNCEMENT: KindInfo(
-        "There is news for you in the app",
-        "News from the program",
+        _l("There is news for you in the app"),
+        _l("News from the program"),
         frozenset({PATIENTS, STAFF}),
         timedelta(days=3),
         "low",
     ),
     Kind.AUTHORIZATION_REVIEW: KindInfo(
-        "An authorization needs review",
-        "Authorizations running out or due for review",
+        _l("An authorization needs review"),
+        _l("Authorizations running out or due for review"),
         frozenset({STAFF}),
         timedelta(days=1),
         "normal",
     ),
     Kind.APPOINTMENT_CHANGE: KindInfo(
-        "A request to change an appointment needs an answer",
-        "Requests to change an appointment",
+        _l("A request to change an appointment needs an answer"),
+        _l("Requests to change an appointment"),
         frozenset({STAFF}),
         timedelta(days=1),
         "normal",

@@ -328,7 +328,7 @@ def build_payload(kind: NotificationKind, notification_id: str, app_name: str) -
     link. No names, no scores, no words that reveal treatment."""
     body = {
         "title": app_name,
-        "body": KINDS[kind].text,
+        "body": str(KINDS[kind].text),  # in the language forced by the caller
         "url": f"/n/{notification_id}",
         "tag": notification_id,
     }

@@ -18,6 +18,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 
 # Importing delivery and reminders registers their worker tasks.
 from portal.blueprints.notifications import delivery, reminders, services  # noqa: F401
@@ -40,7 +42,7 @@ bp = Blueprint("notifications", __name__, cli_group=None)
 log = logging.getLogger("portal.notifications")
 
 MAX_SUBSCRIPTION_BYTES = 4096
-SUBSCRIBE_REFUSED = (
+SUBSCRIBE_REFUSED = _l(
     "This browser's notification set-up did not work here. Please try again, or use "
     "another browser."
 )
@@ -72,15 +74,20 @@ def bell():
 def time_ago(moment: datetime) -> str:
     """Plain words for how long ago: no time zone needed, nothing to misread."""
     seconds = max(0, int((utcnow() - moment).total_seconds()))
-    for size, one, many in (
-        (86400, "yesterday", "{} days ago"),
-        (3600, "an hour ago", "{} hours ago"),
-        (60, "a minute ago", "{} minutes ago"),
-    ):
-        count = seconds // size
-        if count:
-            return one if count == 1 else many.format(count)
-    return "just now"
+    days, hours, minutes = seconds // 86400, seconds // 3600, seconds // 60
+    if days:
+        if days == 1:
+            return gettext("yesterday")
+        return ngettext("%(num)d day ago", "%(num)d days ago", days)
+    if hours:
+        if hours == 1:
+            return gettext("an hour ago")
+        return ngettext("%(num)d hour ago", "%(num)d hours ago", hours)
+    if minutes:
+        if minutes == 1:
+            return gettext("a minute ago")
+        return ngettext("%(num)d minute ago", "%(num)d minutes ago", minutes)
+    return gettext("just now")
 
 
 def _load_or_404(notification_id: str):
@@ -138,7 +145,7 @@ def settings():
     form = preferences_form(actor.is_staff, services.load_preferences(actor))
     if form.validate_on_submit():
         services.save_preferences(actor, form.pushed_kinds(), form.quiet_hours())
-        flash("Your notification settings are saved.")
+        flash(gettext("Your notification settings are saved."))
         return redirect(url_for("notifications.settings"))
     user_agent = request.headers.get("User-Agent", "")
     return render_template(
@@ -160,7 +167,7 @@ def add_device():
     actor = current_actor()
     if (request.content_length or 0) > MAX_SUBSCRIPTION_BYTES:
         log.warning("push subscription refused for user %s: too_large", actor.id)
-        return jsonify(error=SUBSCRIBE_REFUSED), 413
+        return jsonify(error=str(SUBSCRIBE_REFUSED)), 413
     data = request.get_json(silent=True)
     try:
         device = services.save_device(
@@ -168,7 +175,7 @@ def add_device():
         )
     except SubscriptionError as error:
         log.warning("push subscription refused for user %s: %s", actor.id, error.reason)
-        return jsonify(error=SUBSCRIBE_REFUSED), 400
+        return jsonify(error=str(SUBSCRIBE_REFUSED)), 400
     return jsonify(id=device.id, label=device.device_label), 201
 
 
@@ -181,7 +188,7 @@ def remove_device(device_id: str):
     if device is None:
         abort(404)
     services.remove_device(actor, device)
-    flash("That device will not get notifications any more.")
+    flash(gettext("That device will not get notifications any more."))
     return redirect(url_for("notifications.settings"))
 
 

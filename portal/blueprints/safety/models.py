@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     JSON,
     ForeignKey,
@@ -127,30 +128,35 @@ class OutboundPage(UUIDPk, Base):
     sent_at: Mapped[datetime | None]
 
 
+# The sections' names and hints are read by the patient: in their language.
 SAFETY_PLAN_SECTIONS = (
     (
         "warning_signs",
-        "Warning signs that a crisis may be coming",
-        "Thoughts, images, moods, situations or behavior",
+        _l("Warning signs that a crisis may be coming"),
+        _l("Thoughts, images, moods, situations or behavior"),
     ),
     (
         "coping",
-        "Things I can do on my own to take my mind off my problems",
-        "Relaxation, physical activity, something I enjoy",
+        _l("Things I can do on my own to take my mind off my problems"),
+        _l("Relaxation, physical activity, something I enjoy"),
     ),
     (
         "distraction",
-        "People and places that help me feel better",
-        "Names and phone numbers, places I can go",
+        _l("People and places that help me feel better"),
+        _l("Names and phone numbers, places I can go"),
     ),
-    ("help_people", "People I can ask for help", "Names and phone numbers"),
+    ("help_people", _l("People I can ask for help"), _l("Names and phone numbers")),
     (
         "professionals",
-        "Professionals and crisis lines I can call",
-        "My clinicians, the program's on-call line, 988, 911",
+        _l("Professionals and crisis lines I can call"),
+        _l("My clinicians, the program's on-call line, 988, 911"),
     ),
-    ("safe_environment", "Making my space safe", "What I will move away or lock up"),
-    ("reasons", "My reasons for living", "The things most important to me"),
+    (
+        "safe_environment",
+        _l("Making my space safe"),
+        _l("What I will move away or lock up"),
+    ),
+    ("reasons", _l("My reasons for living"), _l("The things most important to me")),
 )
 
 

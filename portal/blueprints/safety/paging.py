@@ -15,6 +15,7 @@ import importlib
 import logging
 
 from flask import current_app
+from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
 from portal import db
@@ -25,10 +26,6 @@ from portal.db import utcnow
 log = logging.getLogger("portal.paging")
 
 PAGE_TEXT = "Urgent safety alert. Open the portal now."
-CODE_TEXT = (
-    "{app}: your one-time code is {code}. It works once, for 3 days. Open the "
-    "portal and choose: I have a code from the program."
-)
 CODE_TEXT_DONE = "A one-time code (removed from here once sent)."
 MAX_ATTEMPTS = 5
 
@@ -56,9 +53,20 @@ def queue_page(recipient_id: str, channel: str, flag_id: str | None) -> Outbound
     return page
 
 
-def queue_code_text(recipient_id: str, app_name: str, code: str) -> OutboundPage:
-    """A text message with a one-time code, sent by the worker like a page."""
-    body = CODE_TEXT.format(app=app_name[:30], code=code)
+def queue_code_text(
+    recipient_id: str, app_name: str, code: str, language: str = "en"
+) -> OutboundPage:
+    """A text message with a one-time code, sent by the worker like a page; in the
+    patient's language (the request is an admin's, in English). It names the
+    sign-in page's button with that page's own words."""
+    with force_locale(language):
+        body = gettext(
+            "%(app)s: your one-time code is %(code)s. It works once, for 3 days. "
+            "Open the portal and choose: %(button)s.",
+            app=app_name[:30],
+            code=code,
+            button=gettext("I have a code from the program"),
+        )
     page = OutboundPage(recipient_id=recipient_id, channel="sms", body=body)
     db.session.add(page)
     return page

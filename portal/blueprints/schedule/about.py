@@ -3,6 +3,9 @@ appointment of Thu 10 Dec" (for staff, whose)."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext
 from sqlalchemy import exists, or_, select
 
 from portal import db
@@ -11,6 +14,7 @@ from portal.blueprints.notifications.about import describes
 from portal.blueprints.programs.access import staff_program_ids
 from portal.blueprints.programs.models import Enrollment, EnrollmentStatus, Program
 from portal.blueprints.schedule.models import Appointment, AppointmentChange
+from portal.i18n import when
 from portal.text import local_day_label
 
 
@@ -42,13 +46,16 @@ def describe_changes(reader: User, change_ids: list[str]) -> dict[str, str]:
         .join(Program, Program.id == Enrollment.program_id)
         .where(AppointmentChange.id.in_(change_ids), scope)
     ).all()
-    whose = (
-        (lambda row: f"{row.display_name}'s")
-        if reader.is_staff
-        else (lambda row: "your")
-    )
+    if reader.is_staff:  # staff read English
+        return {
+            row.id: f"About {row.display_name}'s appointment of "
+            f"{local_day_label(row.starts_at, row.timezone)}"
+            for row in rows
+        }
     return {
-        row.id: f"About {whose(row)} appointment of "
-        f"{local_day_label(row.starts_at, row.timezone)}"
+        row.id: gettext(
+            "About your appointment of %(day)s",
+            day=when(row.starts_at.astimezone(ZoneInfo(row.timezone)), "day_label"),
+        )
         for row in rows
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import gettext
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import aliased
 
@@ -77,10 +78,13 @@ def ask_to_change(
     """Ask to move the appointment to `wanted_at`; its clinician is told."""
     now = utcnow()
     if appointment.starts_at <= now:
-        raise ChangeRefused("This appointment has already started or is over.")
+        raise ChangeRefused(gettext("This appointment has already started or is over."))
     if any(c.status is ChangeStatus.PENDING for c in pending):
         raise ChangeRefused(
-            "You already asked to change this appointment. Your team will answer soon."
+            gettext(
+                "You already asked to change this appointment. Your team will "
+                "answer soon."
+            )
         )
     check_new_time(wanted_at, appointment, now)
     change = AppointmentChange(
@@ -104,12 +108,15 @@ def ask_to_change(
 
 
 def check_new_time(moment: datetime, appointment: Appointment, now: datetime) -> None:
+    # in the reader's language: the patient's page, or staff's (English)
     if moment <= now:
-        raise ChangeRefused("Choose a time that is still to come.")
+        raise ChangeRefused(gettext("Choose a time that is still to come."))
     if moment > now + timedelta(days=MAX_DAYS_AHEAD):
-        raise ChangeRefused("Choose a time in the next two months.")
+        raise ChangeRefused(gettext("Choose a time in the next two months."))
     if moment == appointment.starts_at:
-        raise ChangeRefused("That is the time it has now. Choose another time.")
+        raise ChangeRefused(
+            gettext("That is the time it has now. Choose another time.")
+        )
 
 
 # ---- staff ---------------------------------------------------------------------------

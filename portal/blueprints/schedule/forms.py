@@ -3,6 +3,7 @@ asking to change an appointment, and staff's answer."""
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from wtforms import DateField, RadioField, TextAreaField, TimeField
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -13,35 +14,35 @@ from portal.forms import PortalForm
 NOTE_LENGTH = 300
 _NOTE = [
     Optional(),
-    Length(max=NOTE_LENGTH, message="Please keep it under 300 letters."),
+    Length(max=NOTE_LENGTH, message=_l("Please keep it under 300 letters.")),
 ]
 
 
 class NoticeForm(PortalForm):
     kind = RadioField(
-        "What do you want to tell us?",
+        _l("What do you want to tell us?"),
         choices=[(k.value, words) for k, words in KIND_WORDS.items()],
-        validators=[InputRequired("Choose one.")],
+        validators=[InputRequired(_l("Choose one."))],
     )
     reason = RadioField(
-        "Why?",
+        _l("Why?"),
         choices=[(r.value, words) for r, words in REASON_WORDS.items()],
-        validators=[InputRequired("Choose a reason.")],
+        validators=[InputRequired(_l("Choose a reason."))],
     )
-    note = TextAreaField("Anything else? (optional)", validators=_NOTE)
+    note = TextAreaField(_l("Anything else? (optional)"), validators=_NOTE)
 
 
 class ChangeForm(PortalForm):
     """The patient asks for another time."""
 
     wanted_date = DateField(
-        "What day would suit you?",
-        validators=[InputRequired("Choose a day."), date_in_range],
+        _l("What day would suit you?"),
+        validators=[InputRequired(_l("Choose a day.")), date_in_range],
     )
     wanted_time = TimeField(
-        "What time?", validators=[InputRequired("Choose a time, like 2:30 PM.")]
+        _l("What time?"), validators=[InputRequired(_l("Choose a time, like 2:30 PM."))]
     )
-    note = TextAreaField("Anything else? (optional)", validators=_NOTE)
+    note = TextAreaField(_l("Anything else? (optional)"), validators=_NOTE)
 
 
 class ApproveForm(PortalForm):

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal import db
@@ -29,17 +31,19 @@ from portal.blueprints.schedule.models import (
 )
 from portal.db import is_id, utcnow
 
+# Lazy: the patient's page reads them in the patient's language, the roster and the
+# huddle (staff pages) in English.
 KIND_WORDS = {
-    NoticeKind.LATE: "I'll be late",
-    NoticeKind.ABSENT: "I can't come today",
+    NoticeKind.LATE: _l("I'll be late"),
+    NoticeKind.ABSENT: _l("I can't come today"),
 }
 REASON_WORDS = {
-    NoticeReason.SICK: "I am sick",
-    NoticeReason.RIDE: "No ride, or the ride is late",
-    NoticeReason.FAMILY: "Family or childcare",
-    NoticeReason.WORK: "Work",
-    NoticeReason.OTHER_APPOINTMENT: "Another appointment",
-    NoticeReason.OTHER: "Something else",
+    NoticeReason.SICK: _l("I am sick"),
+    NoticeReason.RIDE: _l("No ride, or the ride is late"),
+    NoticeReason.FAMILY: _l("Family or childcare"),
+    NoticeReason.WORK: _l("Work"),
+    NoticeReason.OTHER_APPOINTMENT: _l("Another appointment"),
+    NoticeReason.OTHER: _l("Something else"),
 }
 # What the roster suggests for a patient who told the program, until staff mark them.
 SUGGESTED_MARK = {
@@ -95,14 +99,17 @@ def refusal(
     """Why the patient cannot tell us about this session now, in plain words (it is
     over, or they told us already); None when they can."""
     if session_over(ctx, session, now):
-        return (
+        return gettext(
             "This session is already over, so there is nothing to tell. If you "
             "missed it, talk to your team at your next session."
         )
     today = now.astimezone(ctx.tz).date()
     told = patient_notices(patient_id, today).get(session.id)
     if told is not None:
-        return f"You already told us about this session: {notice_words(told)}"
+        return gettext(
+            "You already told us about this session: %(words)s",
+            words=notice_words(told),
+        )
     return None
 
 

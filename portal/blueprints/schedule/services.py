@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import lazy_gettext as _l
 from icalendar import Calendar, Component, Event
 from sqlalchemy import Row, or_, select
 from sqlalchemy.orm import aliased, joinedload
@@ -37,6 +38,13 @@ APPOINTMENT_TITLES = {
     AppointmentKind.THERAPY: "Individual therapy",
     AppointmentKind.MEDICATION: "Medication check-in",
     AppointmentKind.CASE_MANAGEMENT: "Meeting with your case manager",
+}
+# The same titles on the patient's own pages, in the page's language (lazy); the
+# record and FHIR keep the English above.
+APPOINTMENT_WORDS = {
+    AppointmentKind.THERAPY: _l("Individual therapy"),
+    AppointmentKind.MEDICATION: _l("Medication check-in"),
+    AppointmentKind.CASE_MANAGEMENT: _l("Meeting with your case manager"),
 }
 
 
@@ -179,7 +187,7 @@ def _appointment_item(tz: ZoneInfo, appt: Row) -> DayItem:
     return DayItem(
         starts=appt.starts_at.astimezone(tz),
         ends=appt.ends_at.astimezone(tz),
-        title=APPOINTMENT_TITLES[appt.kind],
+        title=str(APPOINTMENT_WORDS[appt.kind]),
         kind=appt.kind.value,
         room=appt.room,
         telehealth_url=appt.telehealth_url,

@@ -16,6 +16,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 
 from portal import db
 from portal.audit import Outcome, audit, audit_many
@@ -42,10 +44,10 @@ bp = Blueprint("schedule", __name__)
 
 # How the week marks a session the patient was marked for (words, not colour alone).
 MARK_WORDS = {
-    AttendanceStatus.PRESENT: "Attended",
-    AttendanceStatus.LATE: "Attended, late",
-    AttendanceStatus.ABSENT: "Missed",
-    AttendanceStatus.EXCUSED: "Missed, excused",
+    AttendanceStatus.PRESENT: _l("Attended"),
+    AttendanceStatus.LATE: _l("Attended, late"),
+    AttendanceStatus.ABSENT: _l("Missed"),
+    AttendanceStatus.EXCUSED: _l("Missed, excused"),
 }
 
 
@@ -102,7 +104,7 @@ def tell(session_id: str):
         except notices.NoticeRefused as problem:
             refused = str(problem)
         else:
-            flash("Thank you for telling us. Your team will see it.")
+            flash(gettext("Thank you for telling us. Your team will see it."))
             return redirect(url_for("schedule.today"), code=303)
     if request.method == "GET":
         refused = notices.refusal(actor.id, ctx, session, services.utcnow())
@@ -139,8 +141,11 @@ def week():
     if first is None:
         return render_template(
             "error.html",
-            title="We cannot show that week",
-            message=f"{OUT_OF_RANGE} Go to the start page to see this week.",
+            title=gettext("We cannot show that week"),
+            message=gettext(
+                "%(problem)s Go to the start page to see this week.",
+                problem=OUT_OF_RANGE,
+            ),
         ), 400
     days = services.schedule_between(ctx, first, first + timedelta(days=6))
     marks = services.attendance_between(actor.id, first, first + timedelta(days=6))
@@ -276,7 +281,7 @@ def change_appointment(appointment_id: str):
         except changes.ChangeRefused as problem:
             refused = str(problem)
         else:
-            flash("Sent. Your team will answer, and we will tell you.")
+            flash(gettext("Sent. Your team will answer, and we will tell you."))
             return redirect(
                 url_for(".change_appointment", appointment_id=appointment.id), code=303
             )
@@ -291,7 +296,7 @@ def change_appointment(appointment_id: str):
         tz=ctx.tz,
         now=services.utcnow(),
         pending=any(c.status is ChangeStatus.PENDING for c in asked),
-        title_of=services.APPOINTMENT_TITLES,
+        title_of=services.APPOINTMENT_WORDS,
     ), status
 
 

@@ -31,6 +31,7 @@ from portal.blueprints.programs.models import (
 )
 from portal.blueprints.safety.paging import queue_code_text
 from portal.db import is_id, utcnow
+from portal.i18n import known_language
 from portal.security import Role
 
 ACCESS_GRANT_HOURS = 12
@@ -282,7 +283,12 @@ def text_enrollment_code(admin: User, enrollment: Enrollment) -> None:
 def send_code_text(patient: User, code: str) -> None:
     """Text a code through the pager (sent by the worker after the commit; the
     stored text loses the code once it is sent)."""
-    queue_code_text(patient.id, current_app.config["APP_NAME"], code)
+    queue_code_text(
+        patient.id,
+        current_app.config["APP_NAME"],
+        code,
+        known_language(patient.preferred_language),
+    )
     audit(
         "text_code",
         "account",

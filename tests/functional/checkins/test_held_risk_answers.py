@@ -111,7 +111,7 @@ def test_a_not_safe_check_in_from_a_phone_that_keeps_nothing_reaches_the_team(
     response = down_client.post("/check-in", data=sending)
     assert response.status_code == 503
     html = response.get_data(as_text=True)
-    assert KEPT_WORDS in html and "tel:988" in html
+    assert str(KEPT_WORDS) in html and "tel:988" in html
     assert _held(prefix) == 1
     assert _count(RiskFlag, patient_id=world.patient.id) == 0  # nothing stored yet
 
@@ -153,7 +153,9 @@ def test_a_risk_answer_on_the_phq9_is_held_and_stored_as_the_screener(
         **answers,
     }
     response = down_client.post("/questions/a", data=form)
-    assert response.status_code == 503 and KEPT_WORDS in response.get_data(as_text=True)
+    assert response.status_code == 503 and str(KEPT_WORDS) in response.get_data(
+        as_text=True
+    )
     assert _release(worker_app) == 1
     (stored,) = db.session.scalars(
         select(ScreenerResponse).where(ScreenerResponse.patient_id == world.patient.id)
@@ -167,7 +169,7 @@ def test_answers_without_a_risk_answer_or_with_a_forged_token_are_not_held(
 ):
     safe = _signed(down_app, world.patient.id, feels_safe="yes")
     response = down_client.post("/check-in", data=safe)
-    assert response.status_code == 503 and KEPT_WORDS not in response.get_data(
+    assert response.status_code == 503 and str(KEPT_WORDS) not in response.get_data(
         as_text=True
     )
     forged = _signed(down_app, world.patient.id, feels_safe="no")
@@ -175,7 +177,7 @@ def test_answers_without_a_risk_answer_or_with_a_forged_token_are_not_held(
     response = down_client.post("/check-in", data=forged)
     assert response.status_code == 503
     html = response.get_data(as_text=True)
-    assert KEPT_WORDS not in html and "tel:988" in html  # crisis help all the same
+    assert str(KEPT_WORDS) not in html and "tel:988" in html  # crisis help all the same
     assert _held(prefix) == 0
 
 
@@ -188,4 +190,32 @@ def test_with_redis_gone_too_the_page_still_shows_crisis_help_and_claims_nothing
     response = down_client.post("/check-in", data=sending)
     assert response.status_code == 503
     html = response.get_data(as_text=True)
-    assert "tel:988" in html and KEPT_WORDS not in html
+    assert "tel:988" in html and str(KEPT_WORDS) not in html
+
+
+def test_a_held_phq9_from_a_spanish_page_is_stored_as_spanish(
+    down_app, down_client, worker_app, prefix, world
+):
+    sending = _signed(down_app, world.patient.id)
+    form = {
+        "idempotency_key": sending["idempotency_key"],
+        "sender": sending["sender"],
+        "language": "es",
+        **{f"q{n}": "1" for n in range(1, 10)},
+    }
+    assert down_client.post("/questions/a", data=form).status_code == 503
+    assert _release(worker_app) == 1
+    stored = db.session.scalars(select(ScreenerResponse)).one()
+    assert stored.language == "es" and stored.risk_positive
+
+
+def test_a_held_check_in_with_a_mistake_still_reaches_the_team_from_the_worker(
+    down_app, down_client, worker_app, prefix, world
+):
+    """The worker has no page and no request: the form's messages (never shown) are
+    made in English there rather than failing on the page's language."""
+    data = _signed(down_app, world.patient.id, feels_safe="no", sleep_hours="30")
+    assert down_client.post("/check-in", data=data).status_code == 503
+    assert _release(worker_app) == 1
+    assert _count(RiskFlag, patient_id=world.patient.id) == 1
+    assert _count(CheckIn, patient_id=world.patient.id) == 0

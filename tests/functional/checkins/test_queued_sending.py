@@ -133,3 +133,60 @@ def test_staff_cannot_send_with_a_patients_form_token_as_themselves(app, client,
     nurse = world.staff[Role.NURSE]
     sign_in(client, nurse)
     assert client.get("/check-in").status_code == 404
+
+
+def _end_session(client) -> None:
+    from datetime import timedelta
+
+    from portal.blueprints.auth.models import WebSession
+    from portal.blueprints.auth.sessions import token_hash
+    from portal.db import utcnow
+
+    row = db.session.get(
+        WebSession, token_hash(client.get_cookie("portal_session").value)
+    )
+    row.last_seen_at = utcnow() - timedelta(hours=1)
+    db.session.commit()
+
+
+def test_a_risk_answer_posted_after_the_session_ended_is_stored_not_lost(client, world):
+    """No JavaScript, the check-in page left open past the idle limit: the post is
+    sent on (307, same body) to the twin that takes queued sendings, so the flag opens
+    and crisis help shows instead of a sign-in page that would drop the answer."""
+    sign_in(client, world.patient)
+    kept = _kept_form(client)
+    html = client.get("/check-in").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)[1]
+    _end_session(client)
+    data = checkin_data(**kept, feels_safe="no", csrf_token=token)
+    sent = client.post("/check-in", data=data)
+    assert sent.status_code == 307
+    assert sent.headers["Location"].endswith("/queued/check-in")
+    page = client.post(sent.headers["Location"], data=data)
+    assert page.status_code == 200
+    assert "988" in page.get_data(as_text=True)
+    assert _count(RiskFlag, patient_id=world.patient.id) == 1
+    assert _count(CheckIn, patient_id=world.patient.id) == 1
+
+
+def test_a_post_without_a_sending_token_after_the_session_ended_asks_to_sign_in(
+    client, world
+):
+    sign_in(client, world.patient)
+    _end_session(client)
+    sent = client.post("/check-in", data=checkin_data(feels_safe="no"))
+    assert sent.status_code == 302 and "sign-in" in sent.headers["Location"]
+    assert _count(RiskFlag, patient_id=world.patient.id) == 0
+
+
+def test_a_phq9_posted_after_the_session_ended_goes_to_its_twin(client, world):
+    sign_in(client, world.patient)
+    kept = _kept_form(client, "/questions/a")
+    _end_session(client)
+    answers = {f"q{n}": "2" for n in range(1, 10)}  # item 9 answered: a risk answer
+    sent = client.post("/questions/a", data=answers | kept)
+    assert sent.status_code == 307
+    assert sent.headers["Location"].endswith("/queued/questions/a")
+    assert client.post(sent.headers["Location"], data=answers | kept).status_code == 200
+    assert _count(ScreenerResponse, patient_id=world.patient.id) == 1
+    assert _count(RiskFlag, patient_id=world.patient.id) == 1

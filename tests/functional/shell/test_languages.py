@@ -5,12 +5,9 @@ an unknown language is English; staff stay English."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from portal import db
 from portal.blueprints.programs.on_call import on_call_numbers
 from portal.security import Role
-from portal.text import local_day_label
 from tests.conftest import sign_in
 
 SPANISH = {"Accept-Language": "es-US,es;q=0.9"}
@@ -69,10 +66,7 @@ def test_the_offline_and_saved_pages_in_spanish(client):
     assert "marque 2 para español" in offline
     # the words the service worker shows itself, from its kept copy of this page
     assert 'data-sw-notification="Notificación"' in offline
-    assert (
-        'data-sw-saved="Guardado en su teléfono. Se enviará cuando tenga señal."'
-        in offline
-    )
+    assert 'data-sw-something-new="Hay algo nuevo para usted"' in offline
     saved = _page(client, "/saved-offline?help=1", SPANISH)
     assert "Guardado en su teléfono" in saved and "sms:988?body=AYUDA" in saved
     assert "There is no signal right now" not in saved
@@ -131,11 +125,3 @@ def test_the_manifest_speaks_the_pages_language(client):
     english = client.get("/manifest.webmanifest", headers=ENGLISH).get_json(force=True)
     assert english["lang"] == "en"
     assert english["description"] == "Your program schedule, check-ins and support."
-
-
-def test_a_day_label_in_the_pages_language(app):
-    moment = datetime(2026, 12, 1, 15, tzinfo=UTC)
-    with app.test_request_context("/", headers=SPANISH):
-        assert local_day_label(moment, "America/New_York") == "mar 1 dic"
-    with app.test_request_context("/", headers=ENGLISH):
-        assert local_day_label(moment, "America/New_York") == "Tue 1 Dec"

@@ -19,7 +19,9 @@ def questionnaire_canonical(questionnaire: Questionnaire) -> str:
 
 
 def questionnaire_response(response: ScreenerResponse, ctx: MapContext) -> dict:
-    questionnaire = QUESTIONNAIRES[response.instrument]
+    # The items as the patient read them: the published version in the language the
+    # questionnaire was shown in (the codes are the same in every language).
+    questionnaire = QUESTIONNAIRES[response.instrument].worded_in(response.language)
     by_value = {answer.value: answer for answer in questionnaire.answers}
     items = []
     for item, value in zip(questionnaire.items, response.answers, strict=False):
@@ -49,6 +51,7 @@ def questionnaire_response(response: ScreenerResponse, ctx: MapContext) -> dict:
         "resourceType": "QuestionnaireResponse",
         "id": response.id,
         "meta": meta(response.completed_at, ctx.part2),
+        "language": questionnaire.language,
         "identifier": {
             "system": f"{ctx.canonical}/sid/screener",
             "value": response.id,
