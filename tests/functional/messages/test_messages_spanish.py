@@ -14,6 +14,9 @@ from sqlalchemy import update
 from portal import db
 from portal.blueprints.auth.models import User
 from portal.blueprints.messages import services
+from portal.blueprints.messages.models import MessageThread
+from portal.blueprints.notifications.models import NotificationKind
+from portal.blueprints.notifications.services import notify
 from portal.blueprints.programs.models import Program
 from portal.i18n import STYLES
 from portal.security import Role
@@ -145,3 +148,17 @@ def test_an_english_patient_reads_the_same_pages_in_english(client, login_as, wo
     sharing = client.get("/messages/sharing").get_data(as_text=True)
     assert "peer one, your peer specialist, always reads your messages." in sharing
     assert "therapist one (therapist)" in sharing
+
+
+def test_spanish_patients_notification_list_names_the_conversation_in_spanish(
+    client, login_as, world
+):
+    _spanish(world.patient)
+    thread = db.session.get(
+        MessageThread, thread_id_for(world.patient, world.staff[Role.PEER])
+    )
+    notify(world.patient, NotificationKind.NEW_MESSAGE, thread, target="/messages")
+    login_as(Role.PATIENT)
+    page = client.get("/notifications").get_data(as_text=True)
+    assert "Sobre su conversación con su equipo de atención" in page
+    assert "About your conversation" not in page
