@@ -89,7 +89,7 @@ def test_spanish_patient_sees_after_hours_help_and_errors_in_spanish(
     page = client.get("/messages").get_data(as_text=True)
     assert "El programa está cerrado ahora" in page
     assert "Nadie revisa los mensajes hasta entonces." in page
-    assert "Llame o envíe un texto al 988, a cualquier hora" in page
+    assert "Llame al 988 y marque 2, o envíe AYUDA al 988, a cualquier hora" in page
     assert "Todavía no hay mensajes. Escriba el primero aquí abajo." in page
     assert "The program is closed now" not in page
     blank = client.post("/messages", data={"csrf_token": csrf_from(page), "body": " "})
