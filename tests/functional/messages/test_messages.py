@@ -437,7 +437,7 @@ def test_after_hours_the_patient_sees_when_a_reply_is_likely_and_where_to_go(
     assert "usually answers during program hours" in page
 
 
-def test_reply_outlook_names_the_next_opening(world, app):
+def test_reply_outlook_names_the_next_opening(world, app_ctx):
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
@@ -446,22 +446,20 @@ def test_reply_outlook_names_the_next_opening(world, app):
     program.timezone = "America/New_York"
     tz = ZoneInfo("America/New_York")
     friday_evening = datetime(2026, 11, 27, 19, 0, tzinfo=tz)  # a Friday
-    with app.test_request_context("/"):  # the words are in the page's language
-        outlook = services.reply_outlook(program, friday_evening)
-        assert not outlook.open_now
-        assert outlook.next_opening_words == "Monday at 8:00 AM"
-        early = datetime(2026, 11, 30, 6, 0, tzinfo=tz)
-        assert (
-            services.reply_outlook(program, early).next_opening_words
-            == "today at 8:00 AM"
-        )
-        evening = datetime(2026, 11, 30, 18, 0, tzinfo=tz)
-        assert services.reply_outlook(program, evening).next_opening_words == (
-            "tomorrow at 8:00 AM"
-        )
-        assert services.reply_outlook(
-            program, datetime(2026, 11, 30, 9, 0, tzinfo=tz)
-        ).open_now
+    outlook = services.reply_outlook(program, friday_evening)
+    assert not outlook.open_now
+    assert outlook.next_opening_words == "Monday at 8:00 AM"
+    early = datetime(2026, 11, 30, 6, 0, tzinfo=tz)
+    assert (
+        services.reply_outlook(program, early).next_opening_words == "today at 8:00 AM"
+    )
+    evening = datetime(2026, 11, 30, 18, 0, tzinfo=tz)
+    assert services.reply_outlook(program, evening).next_opening_words == (
+        "tomorrow at 8:00 AM"
+    )
+    assert services.reply_outlook(
+        program, datetime(2026, 11, 30, 9, 0, tzinfo=tz)
+    ).open_now
 
 
 def test_reply_outlook_speaks_spanish_on_a_spanish_page(world, app):

@@ -5,6 +5,7 @@ patient's pages are unchanged."""
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -95,6 +96,14 @@ def test_spanish_patient_sees_after_hours_help_and_errors_in_spanish(
     blank = client.post("/messages", data={"csrf_token": csrf_from(page), "body": " "})
     assert blank.status_code == 422
     assert "Primero escriba un mensaje." in blank.get_data(as_text=True)
+    # Closed, and opening at 3:00 a. m. (today or tomorrow): the time ends the
+    # sentence with its own point.
+    _hours(world.program, {str(day): ["03:00", "03:00"] for day in range(7)})
+    page = client.get("/messages").get_data(as_text=True)
+    assert re.search(
+        r"responda (hoy|mañana) a las 3:00 a.\u202fm. Nadie revisa los mensajes", page
+    )
+    assert "m.." not in page
 
 
 def test_spanish_patient_chooses_who_reads_in_spanish(client, login_as, world):
