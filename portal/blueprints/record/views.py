@@ -26,12 +26,13 @@ from sqlalchemy import select
 from portal import db
 from portal.audit import Outcome, audit
 from portal.blueprints.checkins.instruments import QUESTIONNAIRES
+from portal.blueprints.needs.forms import OTHER_LABELS
+from portal.blueprints.needs.models import Need, NeedKind
 from portal.blueprints.programs.access import load_patient_or_404
 from portal.blueprints.programs.context import load_patient_context
 from portal.blueprints.programs.models import Enrollment, Program
 from portal.blueprints.record import own_copy, sharing
 from portal.blueprints.record.fhir.common import FHIR_JSON
-from portal.blueprints.record.fhir.service_request import what_was_asked
 from portal.blueprints.record.forms import payment_form, share_form
 from portal.blueprints.record.kinds import (
     CLINICAL_KINDS,
@@ -45,7 +46,7 @@ from portal.blueprints.record.models import FhirClient, RecordConsent
 from portal.blueprints.record.timeline import TIMELINE_SOURCES, build_timeline
 from portal.blueprints.reviews.coverage import payers_of
 from portal.blueprints.reviews.packet import coverage_payer, load_packet, mark_released
-from portal.blueprints.schedule.services import APPOINTMENT_TITLES
+from portal.blueprints.schedule.services import APPOINTMENT_WORDS
 from portal.dates import OUT_OF_RANGE, in_range
 from portal.db import is_id, utcnow
 from portal.rendering import refused_status, render_page
@@ -170,10 +171,23 @@ def my_record():
         ctx=ctx,
         labels=patient_labels(),
         questionnaires=QUESTIONNAIRES,
-        appointment_titles=APPOINTMENT_TITLES,
+        appointment_titles=APPOINTMENT_WORDS,
         printed_at=utcnow().astimezone(ctx.tz),
-        need_words=what_was_asked,
+        need_words=need_words,
     )
+
+
+def need_words(need: Need) -> str:
+    """What the patient asked for, in the page's language: the words of the FHIR
+    record's `what_was_asked`, which stay English."""
+    if need.kind is NeedKind.TRANSPORT:
+        return gettext("A ride to the program")
+    if need.kind is NeedKind.HOUSING:
+        return gettext("Help with housing")
+    other = OTHER_LABELS.get(need.other_need) if need.other_need else None
+    if other is None:
+        return gettext("Help with another need")
+    return gettext("Help with %(need)s", need=str(other).lower())
 
 
 @bp.route("/my-record/download")

@@ -66,6 +66,8 @@ def test_spanish_patient_reads_their_record_in_spanish(client, login_as, world, 
         "riesgo bajo",  # C-SSRS
         "Nivel de riesgo: bajo.",
         "Presente",
+        "Terapia individual",  # the appointment's title
+        "Ayuda con comida",  # what the request for help asked
         "Lo que elegí compartir",
         "County Clinic EHR: mis chequeos diarios. Dado el ",
         "ALPHA-NOTE",  # the patient's own note, as written
@@ -150,7 +152,14 @@ def test_an_english_patient_reads_their_record_in_english(client, login_as, worl
     login_as(Role.PATIENT)
     html = client.get("/my-record").get_data(as_text=True)
     assert '<html lang="en">' in html
-    for text in ("<h1>My record</h1>", "Daily check-ins", "9 of 27, mild", "low risk"):
+    for text in (
+        "<h1>My record</h1>",
+        "Daily check-ins",
+        "9 of 27, mild",
+        "low risk",
+        "Individual therapy",
+        "Help with food",
+    ):
         assert text in html, text
     started = _admitted_on(world).strftime("%B %-d, %Y")
     assert f"<dt>Started</dt><dd>{started}</dd>" in html
