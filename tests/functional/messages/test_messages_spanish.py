@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import parse_pattern
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from portal import db
 from portal.blueprints.auth.models import User
 from portal.blueprints.messages import services
-from portal.blueprints.messages.models import MessageThread
+from portal.blueprints.messages.models import FlagReason, MessageThread, ThreadFlag
 from portal.blueprints.notifications.models import NotificationKind
 from portal.blueprints.notifications.services import notify
 from portal.blueprints.programs.models import Program
@@ -171,3 +171,23 @@ def test_spanish_patients_notification_list_names_the_conversation_in_spanish(
     page = client.get("/notifications").get_data(as_text=True)
     assert "Sobre su conversación con su equipo de atención" in page
     assert "About your conversation" not in page
+
+
+def test_a_spanish_message_with_crisis_words_shows_help_and_flags_the_thread(
+    client, login_as, world
+):
+    _spanish(world.patient)
+    thread_id = thread_id_for(world.patient, world.patient, "hola")
+    login_as(Role.PATIENT)
+    page = client.get(f"/messages/{thread_id}").get_data(as_text=True)
+    sent = client.post(
+        f"/messages/{thread_id}",
+        data={"csrf_token": csrf_from(page), "body": "Ya no aguanto, me quiero matar"},
+    )
+    page = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert 'class="crisis-panel is-shown"' in page
+    assert "también avisamos al clínico de guardia" in page
+    flag = db.session.scalar(
+        select(ThreadFlag).where(ThreadFlag.thread_id == thread_id)
+    )
+    assert flag is not None and flag.reason is FlagReason.CRISIS_LANGUAGE
