@@ -88,6 +88,11 @@ STYLES = {
     "short_day_time": ("%a %b %-d, %-I:%M %p", "EEE d 'de' MMM, h:mm a"),
     "hour": ("%-I %p", "h a"),
     "weekday_date": ("%A, %b %-d", "EEEE, d 'de' MMM"),
+    # messages and the patient's record
+    "short_date_time": ("%b %-d, %-I:%M %p", "d 'de' MMM, h:mm a"),
+    "long_date": ("%B %-d, %Y", "d 'de' MMMM 'de' y"),
+    "long_date_time": ("%B %-d, %Y at %-I:%M %p", "d 'de' MMMM 'de' y, h:mm a"),
+    "date_at_time": ("%b %-d, %Y at %-I:%M %p", "d 'de' MMM 'de' y, h:mm a"),
 }
 
 

@@ -69,6 +69,16 @@ def test_clean_body_drops_hidden_characters_and_unifies_line_breaks():
         ("I killed it at work today", []),
         ("the diet is working", []),
         ("suicidesquad movie", []),
+        # Spanish, with and without the accents phones drop
+        ("Ya no aguanto, me quiero matar", ["me quiero matar"]),
+        ("pienso en el SUICIDIO", ["suicidio"]),
+        ("a veces quiero morirme", ["quiero morirme"]),
+        ("Estarían mejor sin mí", ["mejor sin mí"]),
+        ("estarian mejor sin mi", ["mejor sin mi"]),
+        ("quiero hacerme dano", ["hacerme dano"]),
+        ("No tengo razón para vivir", ["razón para vivir"]),
+        ("Mi jefe me va a matar si llego tarde", []),
+        ("me muero de risa", []),
     ],
 )
 def test_crisis_phrases_match_whole_words_whatever_the_case_and_punctuation(

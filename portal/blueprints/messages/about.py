@@ -3,6 +3,7 @@ conversation with the care team; for staff, whose conversation it is."""
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from portal import db
@@ -23,10 +24,8 @@ def describe_threads(reader: User, thread_ids: list[str]) -> dict[str, str]:
                 MessageThread.patient_id == reader.id,
             )
         )
-        return {
-            thread_id: "About your conversation with your care team"
-            for thread_id in own
-        }
+        about = gettext("About your conversation with your care team")
+        return {thread_id: about for thread_id in own}
     rows = db.session.execute(
         select(MessageThread.id, User.display_name)
         .join(User, User.id == MessageThread.patient_id)

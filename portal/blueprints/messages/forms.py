@@ -3,6 +3,8 @@ and the crisis phrase list."""
 
 from __future__ import annotations
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from wtforms import (
     DateField,
     HiddenField,
@@ -34,14 +36,18 @@ CONTACT_KINDS = [
 
 
 class MessageForm(PortalForm):
+    """The patient's (or staff's) message: its words in the patient's language."""
+
     body = TextAreaField(
-        "Your message",
+        _l("Your message"),
         validators=[
-            DataRequired("Write a message first."),
+            DataRequired(_l("Write a message first.")),
             Length(
                 max=MAX_MESSAGE_LENGTH,
-                message="Please keep it under 4,000 characters. "
-                "You can send the rest in a second message.",
+                message=_l(
+                    "Please keep it under 4,000 characters. "
+                    "You can send the rest in a second message."
+                ),
             ),
         ],
         render_kw={"maxlength": MAX_MESSAGE_LENGTH, "rows": 4},
@@ -50,7 +56,7 @@ class MessageForm(PortalForm):
     def validate_body(self, field) -> None:
         field.data = clean_body(field.data or "")
         if not field.data:
-            raise ValidationError("Write a message first.")
+            raise ValidationError(gettext("Write a message first."))
 
 
 class FlagForm(PortalForm):

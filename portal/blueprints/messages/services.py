@@ -10,6 +10,7 @@ from datetime import date, datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext
 from sqlalchemy import (
     and_,
     bindparam,
@@ -54,6 +55,7 @@ from portal.blueprints.programs.models import (
 from portal.blueprints.safety.services import open_flag_status
 from portal.db import UTCDateTime, is_id, new_id, utcnow
 from portal.hours import is_open, next_opening
+from portal.i18n import when
 from portal.security import Role
 
 PAGE_SIZE = 50  # messages on one page; older ones are a link away
@@ -304,11 +306,16 @@ def reply_outlook(program: Program, now: datetime | None = None) -> ReplyOutlook
 
 
 def opening_words(opening: datetime, now: datetime) -> str:
-    """ "today at 8:00 AM", "tomorrow at 8:00 AM" or "Monday at 8:00 AM"."""
+    """ "today at 8:00 AM", "tomorrow at 8:00 AM" or "Monday at 8:00 AM", in the
+    page's language."""
     local_now = now.astimezone(opening.tzinfo)
     days = (opening.date() - local_now.date()).days
-    day = {0: "today", 1: "tomorrow"}.get(days, opening.strftime("%A"))
-    return f"{day} at {opening.strftime('%-I:%M %p')}"
+    at = when(opening, "time")
+    if days == 0:
+        return gettext("today at %(time)s", time=at)
+    if days == 1:
+        return gettext("tomorrow at %(time)s", time=at)
+    return gettext("%(weekday)s at %(time)s", weekday=when(opening, "weekday"), time=at)
 
 
 # ---- sending -------------------------------------------------------------------------

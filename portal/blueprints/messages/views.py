@@ -17,6 +17,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal import db
@@ -200,7 +201,7 @@ def _crisis_to_show(thread_id: str) -> bool:
     return session.pop("message_crisis") == thread_id
 
 
-NOT_ENROLLED = (
+NOT_ENROLLED = _l(
     "You cannot send messages here now, because you are not enrolled in the program. "
     "If you need help now, call or text 988."
 )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, HiddenField, RadioField, SelectMultipleField
 from wtforms.validators import DataRequired, InputRequired
 
 from portal.blueprints.record.kinds import PATIENT_LABELS, RecordKind
 from portal.forms import PortalForm
 
-DURATION_CHOICES = [("3", "3 months"), ("6", "6 months"), ("12", "1 year")]
+DURATION_CHOICES = [("3", _l("3 months")), ("6", _l("6 months")), ("12", _l("1 year"))]
 
 
 class ShareForm(PortalForm):
@@ -16,25 +18,29 @@ class ShareForm(PortalForm):
 
     recipient = HiddenField()
     kinds = SelectMultipleField(
-        "What to share",
-        validators=[DataRequired("Choose at least one kind of information to share.")],
+        _l("What to share"),
+        validators=[
+            DataRequired(_l("Choose at least one kind of information to share."))
+        ],
     )
     months = RadioField(
-        "For how long",
+        _l("For how long"),
         choices=DURATION_CHOICES,
         default="12",
-        validators=[InputRequired("Choose how long to share.")],
+        validators=[InputRequired(_l("Choose how long to share."))],
     )
     agree = BooleanField(
-        "I have read this. I agree to share what I chose, with this recipient, "
-        "for my care.",
-        validators=[DataRequired("Tick the box to show you agree.")],
+        _l(
+            "I have read this. I agree to share what I chose, with this recipient, "
+            "for my care."
+        ),
+        validators=[DataRequired(_l("Tick the box to show you agree."))],
     )
 
 
 def share_form(recipient_id: str, kinds: list[RecordKind], **kwargs) -> ShareForm:
     form = ShareForm(prefix=f"r-{recipient_id[:8]}", **kwargs)
-    form.kinds.choices = [(k.value, PATIENT_LABELS[k]) for k in kinds]
+    form.kinds.choices = [(k.value, gettext(PATIENT_LABELS[k])) for k in kinds]
     form.recipient.data = recipient_id
     return form
 
@@ -44,15 +50,17 @@ class PaymentConsentForm(PortalForm):
 
     payer = HiddenField()
     months = RadioField(
-        "For how long",
+        _l("For how long"),
         choices=DURATION_CHOICES,
         default="12",
-        validators=[InputRequired("Choose how long to share.")],
+        validators=[InputRequired(_l("Choose how long to share."))],
     )
     agree = BooleanField(
-        "I agree that my program may send this review to my insurance, so that my "
-        "care is paid.",
-        validators=[DataRequired("Tick the box to show you agree.")],
+        _l(
+            "I agree that my program may send this review to my insurance, so that "
+            "my care is paid."
+        ),
+        validators=[DataRequired(_l("Tick the box to show you agree."))],
     )
 
 

@@ -5,6 +5,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from flask_babel import gettext
+
+
+def N_(text: str) -> str:
+    """Mark words for the Spanish catalog (`pybabel extract` knows `N_`) without
+    translating them here: FHIR answers use them in English; patient pages translate
+    them when shown."""
+    return text
+
 
 class RecordKind(StrEnum):
     CHECKIN = "checkin"
@@ -29,15 +38,15 @@ STAFF_LABELS = {
     RecordKind.MESSAGE: "Messages",
 }
 PATIENT_LABELS = {
-    RecordKind.CHECKIN: "My daily check-ins",
-    RecordKind.SCREENER: "My answers to the mood, worry and safety questions",
-    RecordKind.RISK: "Safety alerts and what staff did about them",
-    RecordKind.APPOINTMENT: "My appointments",
-    RecordKind.ATTENDANCE: "Which groups I came to",
-    RecordKind.NEED: "My requests for help (rides, housing and more)",
-    RecordKind.MESSAGE: "My messages with my peer specialist",
-    RecordKind.ACCESS: "A list of who opened or shared my record",
-    RecordKind.COVERAGE: "My insurance and the days it approved",
+    RecordKind.CHECKIN: N_("My daily check-ins"),
+    RecordKind.SCREENER: N_("My answers to the mood, worry and safety questions"),
+    RecordKind.RISK: N_("Safety alerts and what staff did about them"),
+    RecordKind.APPOINTMENT: N_("My appointments"),
+    RecordKind.ATTENDANCE: N_("Which groups I came to"),
+    RecordKind.NEED: N_("My requests for help (rides, housing and more)"),
+    RecordKind.MESSAGE: N_("My messages with my peer specialist"),
+    RecordKind.ACCESS: N_("A list of who opened or shared my record"),
+    RecordKind.COVERAGE: N_("My insurance and the days it approved"),
 }
 # Clinical content: only the clinicians of the team see it on the timeline.
 CLINICAL_KINDS = frozenset({RecordKind.CHECKIN, RecordKind.SCREENER, RecordKind.RISK})
@@ -63,20 +72,32 @@ RESOURCE_KINDS: dict[str, RecordKind | None] = {
 
 # Plain words for the patient's list of what was sent.
 RESOURCE_WORDS = {
-    "Patient": "your name and program",
-    "Consent": "your sharing choices",
-    "Observation": "check-ins and scores",
-    "QuestionnaireResponse": "question answers",
-    "Flag": "safety alerts",
-    "RiskAssessment": "safety checks by staff",
-    "Appointment": "appointments",
-    "Encounter": "group attendance",
-    "ServiceRequest": "requests for help",
-    "Task": "progress on requests for help",
-    "Communication": "messages",
-    "AuditEvent": "who opened your record",
-    "Coverage": "your insurance",
-    "ClaimResponse": "the days your insurance approved",
-    "ReviewPacket": "a review of your care for payment: attendance, check-ins, "
-    "scores, safety alerts, help requests and your team's statement",
+    "Patient": N_("your name and program"),
+    "Consent": N_("your sharing choices"),
+    "Observation": N_("check-ins and scores"),
+    "QuestionnaireResponse": N_("question answers"),
+    "Flag": N_("safety alerts"),
+    "RiskAssessment": N_("safety checks by staff"),
+    "Appointment": N_("appointments"),
+    "Encounter": N_("group attendance"),
+    "ServiceRequest": N_("requests for help"),
+    "Task": N_("progress on requests for help"),
+    "Communication": N_("messages"),
+    "AuditEvent": N_("who opened your record"),
+    "Coverage": N_("your insurance"),
+    "ClaimResponse": N_("the days your insurance approved"),
+    "ReviewPacket": N_(
+        "a review of your care for payment: attendance, check-ins, "
+        "scores, safety alerts, help requests and your team's statement"
+    ),
 }
+
+
+def patient_labels() -> dict[RecordKind, str]:
+    """PATIENT_LABELS in the page's language."""
+    return {kind: gettext(words) for kind, words in PATIENT_LABELS.items()}
+
+
+def resource_words() -> dict[str, str]:
+    """RESOURCE_WORDS in the page's language."""
+    return {name: gettext(words) for name, words in RESOURCE_WORDS.items()}

@@ -20,30 +20,33 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from sqlalchemy import select
 
 from portal import db
 from portal.audit import Outcome, audit
 from portal.blueprints.checkins.instruments import QUESTIONNAIRES
+from portal.blueprints.needs.forms import OTHER_LABELS
+from portal.blueprints.needs.models import Need, NeedKind
 from portal.blueprints.programs.access import load_patient_or_404
 from portal.blueprints.programs.context import load_patient_context
 from portal.blueprints.programs.models import Enrollment, Program
 from portal.blueprints.record import own_copy, sharing
 from portal.blueprints.record.fhir.common import FHIR_JSON
-from portal.blueprints.record.fhir.service_request import what_was_asked
 from portal.blueprints.record.forms import payment_form, share_form
 from portal.blueprints.record.kinds import (
     CLINICAL_KINDS,
-    PATIENT_LABELS,
-    RESOURCE_WORDS,
+    N_,
     STAFF_LABELS,
     RecordKind,
+    patient_labels,
+    resource_words,
 )
 from portal.blueprints.record.models import FhirClient, RecordConsent
 from portal.blueprints.record.timeline import TIMELINE_SOURCES, build_timeline
 from portal.blueprints.reviews.coverage import payers_of
 from portal.blueprints.reviews.packet import coverage_payer, load_packet, mark_released
-from portal.blueprints.schedule.services import APPOINTMENT_TITLES
+from portal.blueprints.schedule.services import APPOINTMENT_WORDS
 from portal.dates import OUT_OF_RANGE, in_range
 from portal.db import is_id, utcnow
 from portal.rendering import refused_status, render_page
@@ -54,10 +57,10 @@ bp = Blueprint("record", __name__)
 DEFAULT_DAYS = 30
 SHOWING_DEFAULT = "Showing the last 30 days."
 REFUSAL_WORDS = {
-    "no-consent": "you had not agreed to share with them",
-    "revoked": "you had stopped sharing with them",
-    "expired": "your sharing with them had ended",
-    "not-covered": "you had not agreed to share that kind of information",
+    "no-consent": N_("you had not agreed to share with them"),
+    "revoked": N_("you had stopped sharing with them"),
+    "expired": N_("your sharing with them had ended"),
+    "not-covered": N_("you had not agreed to share that kind of information"),
 }
 
 
@@ -166,12 +169,25 @@ def my_record():
         "record/my_record.html",
         record=own_copy.load_own_record(actor, ctx),
         ctx=ctx,
-        labels=PATIENT_LABELS,
+        labels=patient_labels(),
         questionnaires=QUESTIONNAIRES,
-        appointment_titles=APPOINTMENT_TITLES,
+        appointment_titles=APPOINTMENT_WORDS,
         printed_at=utcnow().astimezone(ctx.tz),
-        need_words=what_was_asked,
+        need_words=need_words,
     )
+
+
+def need_words(need: Need) -> str:
+    """What the patient asked for, in the page's language: the words of the FHIR
+    record's `what_was_asked`, which stay English."""
+    if need.kind is NeedKind.TRANSPORT:
+        return gettext("A ride to the program")
+    if need.kind is NeedKind.HOUSING:
+        return gettext("Help with housing")
+    other = OTHER_LABELS.get(need.other_need) if need.other_need else None
+    if other is None:
+        return gettext("Help with another need")
+    return gettext("Help with %(need)s", need=str(other).lower())
 
 
 @bp.route("/my-record/download")
@@ -245,7 +261,7 @@ def sharing_page():
         recipients=recipients,
         active=active,
         forms=forms,
-        labels=PATIENT_LABELS,
+        labels=patient_labels(),
         payers=payers,
         paying=paying,
         payment_forms=[
@@ -274,7 +290,7 @@ def _give_consent(actor, recipients: list[FhirClient], kinds):
     if not form.validate_on_submit():
         return form
     sharing.give_consent(actor, client, form.kinds.data, form.months.data)
-    flash(f"You are now sharing with {client.name}.")
+    flash(gettext("You are now sharing with %(name)s.", name=client.name))
     return None
 
 
@@ -289,10 +305,16 @@ def share_for_payment():
         abort(404)
     form = payment_form(index, payers[index])
     if not form.validate_on_submit():
-        flash(next(iter(form.errors.values()))[0])
+        flash(str(next(iter(form.errors.values()))[0]))
         return redirect(url_for("record.sharing_page"), code=303)
     sharing.give_payment_consent(actor, ctx.program.id, payers[index], form.months.data)
-    flash(f"{ctx.program.name} may now send {payers[index]} what it needs for payment.")
+    flash(
+        gettext(
+            "%(program)s may now send %(payer)s what it needs for payment.",
+            program=ctx.program.name,
+            payer=payers[index],
+        )
+    )
     return redirect(url_for("record.sharing_page"), code=303)
 
 
@@ -365,7 +387,7 @@ def stop_sharing(consent_id: str):
     if consent is None or consent.patient_id != actor.id:
         abort(404)
     sharing.revoke_consent(actor, consent)
-    flash("You stopped sharing. Nothing more will be sent.")
+    flash(gettext("You stopped sharing. Nothing more will be sent."))
     return redirect(url_for("record.sharing_page"), code=303)
 
 
@@ -380,7 +402,9 @@ def disclosure_history():
     return render_template(
         "record/history.html",
         rows=rows,
-        words=RESOURCE_WORDS,
-        refusal_words=REFUSAL_WORDS,
+        words=resource_words(),
+        refusal_words={
+            reason: gettext(words) for reason, words in REFUSAL_WORDS.items()
+        },
         tz=ctx.tz if ctx else ZoneInfo("UTC"),
     )

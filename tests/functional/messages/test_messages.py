@@ -462,6 +462,24 @@ def test_reply_outlook_names_the_next_opening(world, app_ctx):
     ).open_now
 
 
+def test_reply_outlook_speaks_spanish_on_a_spanish_page(world, app):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    program = world.program
+    program.opening_hours = {str(d): ["08:00", "17:00"] for d in range(5)}
+    program.timezone = "America/New_York"
+    tz = ZoneInfo("America/New_York")
+    friday_evening = datetime(2026, 11, 27, 19, 0, tzinfo=tz)
+    early = datetime(2026, 11, 30, 6, 0, tzinfo=tz)
+    with app.test_request_context("/", headers={"Accept-Language": "es"}):
+        words = services.reply_outlook(program, friday_evening).next_opening_words
+        assert words == "el lunes a las 8:00 a.\u202fm."
+        assert services.reply_outlook(program, early).next_opening_words == (
+            "hoy a las 8:00 a.\u202fm."
+        )
+
+
 # ---- crisis language -----------------------------------------------------------------
 
 
