@@ -18,6 +18,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
@@ -282,47 +283,55 @@ def _register_errors(app: Flask) -> None:
     def not_found(_error):
         return render_error(
             404,
-            "Page not found",
-            "We could not find that page. It may have moved, or you may "
-            "not have access to it.",
+            gettext("Page not found"),
+            gettext(
+                "We could not find that page. It may have moved, or you may "
+                "not have access to it."
+            ),
         )
 
     @app.errorhandler(CSRFError)
     def csrf_failed(_error):
         return render_error(
             400,
-            "Please try again",
-            "This form was open too long or came from somewhere else, so "
-            "we did not save it. Go back, reload the page and send it "
-            "again.",
+            gettext("Please try again"),
+            gettext(
+                "This form was open too long or came from somewhere else, so "
+                "we did not save it. Go back, reload the page and send it "
+                "again."
+            ),
         )
 
     @app.errorhandler(400)
     def bad_request(_error):
         return render_error(
             400,
-            "Something was wrong with that request",
-            "Nothing was changed. Go back and try again.",
+            gettext("Something was wrong with that request"),
+            gettext("Nothing was changed. Go back and try again."),
         )
 
     @app.errorhandler(403)
     def forbidden(_error):
         return render_error(
-            403, "That could not be checked", "Nothing was changed or shown."
+            403,
+            gettext("That could not be checked"),
+            gettext("Nothing was changed or shown."),
         )
 
     @app.errorhandler(405)
     def wrong_method(_error):
         return render_error(
-            405, "That did not work", "Nothing was changed. Go back and try again."
+            405,
+            gettext("That did not work"),
+            gettext("Nothing was changed. Go back and try again."),
         )
 
     @app.errorhandler(413)
     def too_large(_error):
         return render_error(
             413,
-            "That was too much to send",
-            "Nothing was changed. Please send less text.",
+            gettext("That was too much to send"),
+            gettext("Nothing was changed. Please send less text."),
         )
 
     @app.errorhandler(500)
@@ -330,9 +339,11 @@ def _register_errors(app: Flask) -> None:
         _forget_failed_transaction()
         return render_error(
             500,
-            "Something went wrong on our side",
-            "Nothing was lost that you had already saved. Please try again "
-            "in a minute.",
+            gettext("Something went wrong on our side"),
+            gettext(
+                "Nothing was lost that you had already saved. Please try again "
+                "in a minute."
+            ),
         )
 
     @app.errorhandler(503)
@@ -347,9 +358,12 @@ def _register_errors(app: Flask) -> None:
         response = make_response(
             render_error(
                 503,
-                "We cannot reach your records right now",
-                "Please try again in a few minutes. Nothing you had already saved "
-                "is lost. If you need help now, the numbers below work any time.",
+                gettext("We cannot reach your records right now"),
+                gettext(
+                    "Please try again in a few minutes. Nothing you had already "
+                    "saved is lost. If you need help now, the numbers below work "
+                    "any time."
+                ),
                 kept=what_was_kept(),
             )
         )

@@ -53,6 +53,12 @@
     return JSON.stringify(out);
   }
 
+  // The words come from the page, in its language (data-say-* on the button, from
+  // macros.html's passkey_texts); English when a page does not give them.
+  function words(button, name, english) {
+    return button.getAttribute("data-say-" + name) || english;
+  }
+
   function say(button, text) {
     var box = document.getElementById(button.getAttribute("data-status"));
     if (box) { box.hidden = false; box.textContent = text; }
@@ -75,7 +81,7 @@
       name: form.elements.email.value, code: form.elements.code.value
     }) : "";
     button.disabled = true;
-    say(button, "Waiting for your phone's screen lock…");
+    say(button, words(button, "waiting", "Waiting for your phone's screen lock…"));
     post(button.getAttribute("data-options"), fields, token).then(function (o) {
       if (o.error) throw new Error(o.error);
       return creating
@@ -89,8 +95,8 @@
     }).catch(function (error) {
       button.disabled = false;
       say(button, error && error.name === "NotAllowedError"
-        ? "The passkey was not used. Try again, or use your password."
-        : (error && error.message) || "That did not work. Try again.");
+        ? words(button, "not-used", "The passkey was not used. Try again, or use your password.")
+        : (error && error.message) || words(button, "failed", "That did not work. Try again."));
     });
   }
 

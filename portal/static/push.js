@@ -71,10 +71,13 @@
     markThisDevice(root);
 
     function say(text) { status.textContent = text; }
+    // The words come from the page, in its language (data-say-* on the push root, from
+    // macros.html's push_texts); English when a page does not give them.
+    function words(name, english) { return root.getAttribute("data-say-" + name) || english; }
 
     button.addEventListener("click", function () {
       button.disabled = true;
-      say("Asking your browser…");
+      say(words("asking", "Asking your browser…"));
       Notification.requestPermission().then(function (permission) {
         if (permission !== "granted") { throw new Error("blocked"); }
         return navigator.serviceWorker.ready;
@@ -93,13 +96,13 @@
       }).then(function (response) {
         // Only 201 means saved: a signed-out session answers with the sign-in page.
         if (response.status !== 201) { throw new Error("refused"); }
-        say("Notifications are on for this device.");
+        say(words("on", "Notifications are on for this device."));
         window.location.reload();
       }).catch(function (error) {
         button.disabled = false;
         say(error && error.message === "blocked"
-          ? "Your browser is blocking notifications from this app. Allow them in the browser's site settings, then try again."
-          : "That did not work. Please try again.");
+          ? words("blocked", "Your browser is blocking notifications from this app. Allow them in the browser's site settings, then try again.")
+          : words("failed", "That did not work. Please try again."));
       });
     });
 

@@ -1,7 +1,7 @@
 /* Service worker: precaches the public shell (crisis help, offline page, CSS, JS, icons)
    and never stores authenticated pages. Bump VERSION when the shell changes. */
 "use strict";
-const VERSION = "shell-v3";
+const VERSION = "shell-v4";
 const SHELL = [
   "/crisis",
   "/offline",
@@ -10,6 +10,9 @@ const SHELL = [
   "/static/htmx-2.0.8.min.js",
   "/static/icons/icon-192.png",
 ];
+// The pages kept here that speak to the patient, in the language they read the portal
+// in (sw-queue.js adds its "saved on your phone" pages).
+const LANGUAGE_PAGES = ["/crisis", "/offline"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
@@ -59,6 +62,50 @@ self.addEventListener("fetch", (event) => {
   }
 });
 
+// ---- the language of the kept pages ----
+// They are fetched without cookies (nothing signed in is ever kept here), so in the
+// language the browser asks for. Each page the patient opens tells this worker its
+// language (app.js); when the kept offline page is in another one, every kept page is
+// fetched again, asking for that language. The words this worker shows itself come from
+// the kept offline page too (data-sw-* on its heading).
+function keptOfflinePage() {
+  return caches.match("/offline").then((hit) => (hit ? hit.text() : "")).catch(() => "");
+}
+
+function attribute(value) {
+  return value.replace(/&quot;/g, "\"").replace(/&#34;/g, "\"").replace(/&#39;/g, "'")
+    .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+}
+
+function pageWords() {
+  return keptOfflinePage().then((html) => {
+    const words = {};
+    const language = /<html[^>]*\slang="([A-Za-z-]+)"/.exec(html);
+    words.language = language ? language[1] : "";
+    html.replace(/\sdata-sw-([a-z-]+)="([^"]*)"/g, (all, name, value) => {
+      words[name] = attribute(value);
+      return all;
+    });
+    return words;
+  });
+}
+
+function keepPagesIn(language) {
+  return caches.open(VERSION).then((cache) => Promise.all(LANGUAGE_PAGES.map((path) =>
+    fetch(new Request(path, { credentials: "omit", headers: { "Accept-Language": language } }))
+      .then((response) => (response.ok ? cache.put(path, response) : null))
+      .catch(() => null))));
+}
+
+self.addEventListener("message", (event) => {
+  const data = event.data || {};
+  if (data.type !== "page-language" || !/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})?$/.test(data.language || "")) {
+    return;
+  }
+  event.waitUntil(pageWords().then((words) =>
+    (words.language === data.language ? null : keepPagesIn(data.language))));
+});
+
 // ---- notifications: show a push, open the app on click ----
 // A push carries only the app's name, a generic sentence and an opaque link
 // ("/n/<id>"); the server decides after sign-in which page that is.
@@ -70,16 +117,22 @@ function samePath(value, fallback) {
 self.addEventListener("push", (event) => {
   let data = {};
   try { data = event.data ? event.data.json() : {}; } catch (error) { data = {}; }
-  const title = typeof data.title === "string" && data.title ? data.title : "Notification";
-  const options = {
-    body: typeof data.body === "string" ? data.body : "There is something new for you",
-    icon: "/static/icons/icon-192.png",
-    badge: "/static/icons/icon-192.png",
-    // The same tag replaces rather than repeats: a retried push never shows twice.
-    tag: typeof data.tag === "string" ? data.tag : undefined,
-    data: { url: samePath(data.url, "/notifications") },
-  };
-  event.waitUntil(self.registration.showNotification(title, options));
+  // The server always sends a title and a body; the words here are for a push without
+  // them, from the kept offline page (its language), English when it is not kept.
+  event.waitUntil(pageWords().then((words) => {
+    const title = typeof data.title === "string" && data.title
+      ? data.title : words.notification || "Notification";
+    const options = {
+      body: typeof data.body === "string"
+        ? data.body : words["something-new"] || "There is something new for you",
+      icon: "/static/icons/icon-192.png",
+      badge: "/static/icons/icon-192.png",
+      // The same tag replaces rather than repeats: a retried push never shows twice.
+      tag: typeof data.tag === "string" ? data.tag : undefined,
+      data: { url: samePath(data.url, "/notifications") },
+    };
+    return self.registration.showNotification(title, options);
+  }));
 });
 
 self.addEventListener("notificationclick", (event) => {

@@ -1,7 +1,8 @@
 """Starting and ending well, in the browser: a patient with no email signs in with
-her mobile number and gets the welcome once; a therapist discharges a patient with
-an aftercare plan, and the patient's Today then shows it; the demo's alumnus sees
-the same. Every page passes axe, 320 px reflow, tap targets and the CSP."""
+her mobile number and gets the welcome once, in Spanish, the language she chose; a
+therapist discharges a patient with an aftercare plan, and the patient's Today then
+shows it; the demo's alumnus sees the same. Every page passes axe, 320 px reflow, tap
+targets and the CSP."""
 
 from __future__ import annotations
 
@@ -20,20 +21,22 @@ def test_a_patient_without_email_signs_in_with_her_phone_and_is_welcomed(phone, 
     phone.goto("/sign-in")
     check(phone, "sign-in page")
     fill_sign_in(phone, "(617) 555-0142")
+    # The demo's phone-only patient reads the portal in Spanish (her account's choice).
     expect(phone).to_have_url(re.compile(r"/welcome$"))
-    expect(phone.get_by_role("heading", level=1)).to_contain_text("Welcome")
+    expect(phone.locator("html")).to_have_attribute("lang", "es")
+    expect(phone.get_by_role("heading", level=1)).to_contain_text("bienvenida")
     main = phone.locator("main")
-    expect(main).to_contain_text("Add to Home Screen")
+    expect(main).to_contain_text("Agregar a inicio")
     expect(
-        main.get_by_role("link", name="See who your record is shared with")
+        main.get_by_role("link", name="Vea con quién se comparte su expediente")
     ).to_be_visible()
     check(phone, "welcome")
-    phone.get_by_role("link", name="Go to my day").click()
+    phone.get_by_role("link", name="Ir a mi día").click()
     expect(phone).to_have_url(re.compile(r"/$"))
-    phone.get_by_role("navigation", name="Main").get_by_role(
-        "link", name="Account"
+    phone.get_by_role("navigation", name="Principal").get_by_role(
+        "link", name="Cuenta"
     ).click()
-    phone.get_by_role("link", name=re.compile("See the welcome again")).click()
+    phone.get_by_role("link", name=re.compile("Ver otra vez la bienvenida")).click()
     expect(phone).to_have_url(re.compile(r"/welcome$"))
 
 

@@ -1,19 +1,20 @@
 """Sign-in, second-factor, enrollment-code and password forms."""
 
+from flask_babel import lazy_gettext as _l
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 from portal.forms import PortalForm
 
 PASSWORD_RULES = [
-    DataRequired("Choose a password."),
-    Length(min=10, max=128, message="Use at least 10 characters (up to 128)."),
+    DataRequired(_l("Choose a password.")),
+    Length(min=10, max=128, message=_l("Use at least 10 characters (up to 128).")),
 ]
 
 
-SIGN_IN_NAME = "Email or mobile phone number"
+SIGN_IN_NAME = _l("Email or mobile phone number")
 SIGN_IN_NAME_RULES = [
-    DataRequired("Enter your email or mobile phone number."),
+    DataRequired(_l("Enter your email or mobile phone number.")),
     Length(max=254),
 ]
 
@@ -22,16 +23,17 @@ class SignInForm(PortalForm):
     # Named "email" as before; a patient without email types their mobile number.
     email = StringField(SIGN_IN_NAME, validators=SIGN_IN_NAME_RULES)
     password = PasswordField(
-        "Password", validators=[DataRequired("Enter your password."), Length(max=128)]
+        _l("Password"),
+        validators=[DataRequired(_l("Enter your password.")), Length(max=128)],
     )
 
 
 class CodeForm(PortalForm):
     code = StringField(
-        "6-digit code",
+        _l("6-digit code"),
         validators=[
-            DataRequired("Enter the 6-digit code from your app."),
-            Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The code is 6 digits."),
+            DataRequired(_l("Enter the 6-digit code from your app.")),
+            Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message=_l("The code is 6 digits.")),
         ],
     )
 
@@ -39,28 +41,29 @@ class CodeForm(PortalForm):
 class SetPasswordForm(PortalForm):
     email = StringField(SIGN_IN_NAME, validators=SIGN_IN_NAME_RULES)
     code = StringField(
-        "Code from the program staff",
-        validators=[DataRequired("Enter the code you were given."), Length(max=20)],
+        _l("Code from the program staff"),
+        validators=[DataRequired(_l("Enter the code you were given.")), Length(max=20)],
     )
-    password = PasswordField("New password", validators=PASSWORD_RULES)
+    password = PasswordField(_l("New password"), validators=PASSWORD_RULES)
     confirm = PasswordField(
-        "New password again",
+        _l("New password again"),
         validators=[
-            DataRequired("Type the password again."),
-            EqualTo("password", message="The two passwords are not the same."),
+            DataRequired(_l("Type the password again.")),
+            EqualTo("password", message=_l("The two passwords are not the same.")),
         ],
     )
 
 
 class ChangePasswordForm(PortalForm):
     current = PasswordField(
-        "Current password", validators=[DataRequired("Enter your current password.")]
+        _l("Current password"),
+        validators=[DataRequired(_l("Enter your current password."))],
     )
-    password = PasswordField("New password", validators=PASSWORD_RULES)
+    password = PasswordField(_l("New password"), validators=PASSWORD_RULES)
     confirm = PasswordField(
-        "New password again",
+        _l("New password again"),
         validators=[
-            DataRequired("Type the password again."),
-            EqualTo("password", message="The two passwords are not the same."),
+            DataRequired(_l("Type the password again.")),
+            EqualTo("password", message=_l("The two passwords are not the same.")),
         ],
     )

@@ -14,18 +14,21 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 
 from portal import db
 from portal.blueprints.auth import passkeys, services, throttle
 from portal.blueprints.auth.models import EnrollmentCode, User
 from portal.blueprints.auth.passkeys import PasskeyRefused
 from portal.blueprints.auth.sessions import sign_session_in
+from portal.blueprints.auth.views import CODE_REFUSED
 from portal.db import is_id, utcnow
 from portal.security import Permission, current_actor, public, requires
 
 bp = Blueprint("passkeys", __name__)
 
-STAFF_FIRST = (
+STAFF_FIRST = _l(
     "Staff sign in with their password first. Then they can use their passkey "
     "instead of the 6-digit code."
 )
@@ -35,9 +38,9 @@ def _options(body: str):
     return Response(body, mimetype="application/json")
 
 
-def _refused(error: PasskeyRefused, action: str, message: str = passkeys.REFUSED):
+def _refused(error: PasskeyRefused, action: str, message=passkeys.REFUSED):
     passkeys.record_refusal(error, action)
-    return jsonify(error=message), 400
+    return jsonify(error=str(message)), 400
 
 
 @bp.route("/passkeys/register/options", methods=["POST"])
@@ -56,7 +59,11 @@ def register():
         passkeys.register(user, request.get_data(as_text=True))
     except PasskeyRefused as error:
         return _refused(error, "add_passkey_refused")
-    flash("Your passkey is saved. Next time, sign in with it: no password needed.")
+    flash(
+        gettext(
+            "Your passkey is saved. Next time, sign in with it: no password needed."
+        )
+    )
     return jsonify(redirect=url_for("auth.account"))
 
 
@@ -67,8 +74,8 @@ def remove(passkey_id: str):
     if not is_id(passkey_id) or not passkeys.remove_passkey(
         current_actor(), passkey_id
     ):
-        return jsonify(error="Not found."), 404
-    flash("The passkey is removed. Its phone can no longer sign in with it.")
+        return jsonify(error=gettext("Not found.")), 404
+    flash(gettext("The passkey is removed. Its phone can no longer sign in with it."))
     return redirect(url_for("auth.account"), code=303)
 
 
@@ -95,7 +102,7 @@ def sign_in():
     attempt = throttle.claim_attempt(user.sign_in_name)
     if attempt.refused:
         services.record_sign_in(user, "sign_in_throttled", ok=False)
-        return jsonify(error=_wait(attempt)), 429, {"Retry-After": str(attempt.wait)}
+        return _too_many(attempt)
     throttle.record_success(attempt)
     sign_session_in(session, user, mfa_passed=True)
     services.record_sign_in(user, "sign_in_passkey", ok=True)
@@ -118,7 +125,7 @@ def second_factor_options():
     """A challenge for the passkeys of the staff member who passed the password."""
     user = _pending_staff()
     if user is None:
-        return jsonify(error="Sign in with your password first."), 400
+        return jsonify(error=gettext("Sign in with your password first.")), 400
     return _options(passkeys.sign_in_options(user))
 
 
@@ -128,11 +135,11 @@ def second_factor():
     """A staff member's passkey as the second step, instead of the 6-digit code."""
     user = _pending_staff()
     if user is None:
-        return jsonify(error="Sign in with your password first."), 400
+        return jsonify(error=gettext("Sign in with your password first.")), 400
     attempt = throttle.claim_attempt(user.sign_in_name)
     if attempt.refused:
         services.record_sign_in(user, "second_factor_throttled", ok=False)
-        return jsonify(error=_wait(attempt)), 429, {"Retry-After": str(attempt.wait)}
+        return _too_many(attempt)
     try:
         passkeys.verify_assertion(request.get_data(as_text=True), expected_user=user)
     except PasskeyRefused as error:
@@ -147,6 +154,11 @@ def second_factor():
     return throttle.remember_device(jsonify(redirect=target), user.sign_in_name)
 
 
+def _too_many(attempt: throttle.Attempt):
+    retry = {"Retry-After": str(attempt.wait)}
+    return jsonify(error=throttle.wait_text(attempt)), 429, retry
+
+
 def _count_failure(error: PasskeyRefused) -> None:
     """A refused passkey counts against its account from this client, as a wrong
     password does (when the account is known)."""
@@ -156,18 +168,8 @@ def _count_failure(error: PasskeyRefused) -> None:
             throttle.record_failure(attempt)
 
 
-def _wait(attempt) -> str:
-    minutes = -(-attempt.wait // 60)
-    unit = "minute" if minutes == 1 else "minutes"
-    return f"Too many tries. Please wait {minutes} {unit}, then try again."
-
-
 # ---- a passkey instead of a first password, with the enrollment code -----------------
 
-CODE_REFUSED = (
-    "That email or phone number and code did not work. Codes can be used once and "
-    "expire after 3 days. Ask the program staff for a new one."
-)
 ENROLLING = "passkey_enrollment_code"
 
 
@@ -181,13 +183,13 @@ def enroll_options():
     attempt = throttle.claim_attempt(services.find_account(name)[0])
     if attempt.refused:
         services.record_sign_in(None, "set_password_throttled", ok=False)
-        return jsonify(error=_wait(attempt)), 429, {"Retry-After": str(attempt.wait)}
+        return _too_many(attempt)
     record = services.check_enrollment_code(name, code) if name and code else None
     user = db.session.get(User, record.user_id) if record else None
     if user is None or user.is_staff:
         throttle.record_failure(attempt)
         services.record_sign_in(None, "set_password_failed", ok=False)
-        return jsonify(error=CODE_REFUSED), 400
+        return jsonify(error=str(CODE_REFUSED)), 400
     throttle.record_success(attempt)
     session[ENROLLING] = record.id
     return _options(passkeys.registration_options(user))
@@ -205,7 +207,7 @@ def enroll():
         or record.expires_at <= utcnow()
         or not user.is_active
     ):
-        return jsonify(error=CODE_REFUSED), 400
+        return jsonify(error=str(CODE_REFUSED)), 400
     try:
         passkeys.register(user, request.get_data(as_text=True))
     except PasskeyRefused as error:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import webauthn
 from flask import current_app, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 from webauthn.helpers import (
     base64url_to_bytes,
@@ -36,7 +37,7 @@ from portal.audit import Outcome, audit
 from portal.blueprints.auth.models import PasskeyChallenge, PasskeyCredential, User
 from portal.db import utcnow
 
-REFUSED = "That passkey did not work. Try again, or sign in with your password."
+REFUSED = _l("That passkey did not work. Try again, or sign in with your password.")
 MAX_PASSKEYS = 10
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Response, current_app, request
+from flask_babel import ngettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import and_, case, delete, literal, or_, select
 
@@ -92,6 +93,16 @@ def record_failure(attempt: Attempt) -> None:
 def record_success(attempt: Attempt) -> None:
     """The secret was right: this client's tries at this account start again."""
     db.session.execute(delete(THROTTLE).where(THROTTLE.c.key == attempt.pair))
+
+
+def wait_text(attempt: Attempt) -> str:
+    """What a refused client is told, in the page's language: whole minutes."""
+    minutes = -(-attempt.wait // 60)
+    return ngettext(
+        "Too many tries. Please wait %(num)d minute, then try again.",
+        "Too many tries. Please wait %(num)d minutes, then try again.",
+        minutes,
+    )
 
 
 def client_address() -> str:

@@ -14,6 +14,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from portal.audit import audit
@@ -31,9 +33,13 @@ from portal.security import Permission, current_actor, public, requires
 bp = Blueprint("auth", __name__)
 LANGUAGE_COOKIE_DAYS = 365
 
-NO_MATCH = (
+NO_MATCH = _l(
     "That email or phone number and password did not work. Check them and try "
     "again. If you forgot your password, ask the program staff for a new code."
+)
+CODE_REFUSED = _l(
+    "That email or phone number and code did not work. Codes can be used once and "
+    "expire after 3 days. Ask the program staff for a new one."
 )
 
 
@@ -45,8 +51,10 @@ def sign_in():
     form = SignInForm()
     if request.method == "GET" and request.args.get("away"):
         flash(
-            "You were signed out because you were away for a while. Please sign in "
-            "again."
+            gettext(
+                "You were signed out because you were away for a while. Please sign "
+                "in again."
+            )
         )
     if not form.validate_on_submit():
         return render_template("auth/sign_in.html", form=form)
@@ -72,14 +80,8 @@ def sign_in():
 
 def _too_many(template: str, attempt: throttle.Attempt, **context):
     """429 with Retry-After: this client tried too often; others are not stopped."""
-    body = render_template(template, error=_wait_text(attempt), **context)
+    body = render_template(template, error=throttle.wait_text(attempt), **context)
     return body, 429, {"Retry-After": str(attempt.wait)}
-
-
-def _wait_text(attempt: throttle.Attempt) -> str:
-    minutes = -(-attempt.wait // 60)
-    unit = "minute" if minutes == 1 else "minutes"
-    return f"Too many tries. Please wait {minutes} {unit}, then try again."
 
 
 def _after_sign_in(user=None) -> str:
@@ -123,8 +125,10 @@ def second_factor():
             "auth/code.html",
             form=form,
             **page,
-            error="That code did not work. Codes change every 30 "
-            "seconds: try the newest one.",
+            error=gettext(
+                "That code did not work. Codes change every 30 seconds: try the "
+                "newest one."
+            ),
         ), 200
     throttle.record_success(attempt)
     sign_session_in(session, user, mfa_passed=True)
@@ -153,7 +157,7 @@ def set_up_code():
     # Our own drawing of modules; no user text reaches the markup (the URI is encoded).
     qr_svg = Markup(  # noqa: S704 - see the comment above
         segno.make(services.totp_uri(user), error="m").svg_inline(
-            scale=4, title="QR code for your authenticator app"
+            scale=4, title=gettext("QR code for your authenticator app")
         )
     )
     form = CodeForm()
@@ -166,7 +170,9 @@ def set_up_code():
             redirect(url_for("staff.home")), user.sign_in_name
         )
     error = (
-        "That code did not work. Try the newest one." if form.is_submitted() else None
+        gettext("That code did not work. Try the newest one.")
+        if form.is_submitted()
+        else None
     )
     return render_template(
         "auth/set_up_code.html", form=form, secret=secret, qr_svg=qr_svg, error=error
@@ -193,11 +199,10 @@ def set_password():
         return render_template(
             "auth/set_password.html",
             form=form,
-            error="That email or phone number and code did not work. Codes can be "
-            "used once and expire after 3 days. Ask the program staff for a new one.",
+            error=CODE_REFUSED,
         ), 200
     throttle.record_success(attempt)
-    flash("Your password is set. You can sign in now.")
+    flash(gettext("Your password is set. You can sign in now."))
     return redirect(url_for("auth.sign_in"))
 
 
@@ -219,17 +224,19 @@ def account():
         return render_template("auth/account.html", form=form, passkeys=keys)
     attempt = throttle.claim_attempt(user.sign_in_name)
     if attempt.refused:
-        form.current.errors = [_wait_text(attempt)]
+        form.current.errors = [throttle.wait_text(attempt)]
         return _too_many("auth/account.html", attempt, form=form, passkeys=keys)
     if services.check_password(user, form.current.data) is None:
         throttle.record_failure(attempt)
-        form.current.errors = ["That is not your current password."]
+        form.current.errors = [gettext("That is not your current password.")]
         return render_template("auth/account.html", form=form, passkeys=keys), 200
     throttle.record_success(attempt)
     services.set_password(user, form.password.data, keep=session.id_hash)
     sign_session_in(session, user, mfa_passed=True)
     audit("change_password", "account", object_id=user.id)
-    flash("Your password is changed. Other phones and computers were signed out.")
+    flash(
+        gettext("Your password is changed. Other phones and computers were signed out.")
+    )
     return redirect(url_for("auth.account"))
 
 

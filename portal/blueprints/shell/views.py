@@ -13,6 +13,7 @@ from flask import (
     render_template,
     send_from_directory,
 )
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
@@ -27,30 +28,32 @@ from portal.blueprints.programs.on_call import (
 )
 from portal.blueprints.safety.models import SafetyPlan
 from portal.blueprints.safety.services import safety_plan_of
+from portal.i18n import page_language
 from portal.migrate import Schema, newest_revision, schema_state
 from portal.security import Permission, current_actor, public, requires
 
 bp = Blueprint("shell", __name__)
 
 
-# The same words as base.html's <html lang> and meta description: one source of truth
-# would need the template to read config, which it does for the name.
-MANIFEST_LANG = "en"
-MANIFEST_DESCRIPTION = "Your program schedule, check-ins and support."
+# The same words as base.html's meta description, in the language of the page asking
+# (base.html's <html lang>): one source of truth would need the template to read
+# config, which it does for the name.
+MANIFEST_DESCRIPTION = _l("Your program schedule, check-ins and support.")
 
 
 @bp.route("/manifest.webmanifest")
 @public
 def manifest():
-    """Web app manifest, the same for everyone: a home screen shows only the neutral
-    app name the header shows (PORTAL_APP_NAME), never a program's."""
+    """Web app manifest, the same for everyone but its language (the page's, as
+    <html lang>): a home screen shows only the neutral app name the header shows
+    (PORTAL_APP_NAME), never a program's."""
     name = current_app.config["APP_NAME"]
     body = {
         "id": "/",
         "name": name,
         "short_name": name[:12].strip(),
-        "description": MANIFEST_DESCRIPTION,
-        "lang": MANIFEST_LANG,
+        "description": str(MANIFEST_DESCRIPTION),
+        "lang": page_language(),
         "dir": "ltr",
         "start_url": "/",
         "scope": "/",

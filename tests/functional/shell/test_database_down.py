@@ -181,3 +181,29 @@ def test_a_signed_in_patients_crisis_page_shows_their_plan_with_tap_to_call(
     assert 'href="tel:5552017788"' in html and "My kids" in html
     assert f'href="tel:{world.program.on_call_phone}"' in html
     assert "Other Program" not in html  # their own line, not every program's
+
+
+def test_with_the_database_down_the_phones_language_still_speaks(
+    client, down_client, world
+):
+    """The account cannot be read: the `lang` cookie (or the browser) decides, and the
+    crisis help is in that language."""
+    world.patient.preferred_language = "es"
+    sign_in(client, world.patient)
+    _with_cookie_of(client, down_client)
+    down_client.set_cookie("lang", "es")
+    page = down_client.get("/check-in")
+    assert page.status_code == 503
+    html = page.get_data(as_text=True)
+    assert "No podemos ver sus registros ahora" in html
+    assert "Llame al 988 y marque 2 para español" in html
+    assert 'href="sms:988?body=AYUDA"' in html
+    _assert_crisis_help(html)
+
+
+def test_with_the_database_down_the_browsers_language_speaks(down_client):
+    offline = down_client.get("/offline", headers={"Accept-Language": "es"})
+    html = offline.get_data(as_text=True)
+    assert "No podemos comunicarnos con el programa ahora" in html
+    assert "Llame al 988 y marque 2 para español" in html
+    _assert_crisis_help(html)
