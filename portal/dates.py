@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from datetime import date
 
+from flask_babel import lazy_gettext as _l
 from wtforms.validators import ValidationError
 
 FIRST_YEAR, LAST_YEAR = 1900, 2999
-OUT_OF_RANGE = f"Choose a date from {FIRST_YEAR} to {LAST_YEAR}."
+OUT_OF_RANGE = _l(
+    "Choose a date from %(first)s to %(last)s.", first=FIRST_YEAR, last=LAST_YEAR
+)
 
 
 def in_range(day: date) -> bool:
@@ -19,4 +22,4 @@ def in_range(day: date) -> bool:
 def date_in_range(_form, field) -> None:
     """A form's date that every page can still show once it is saved."""
     if field.data is not None and not in_range(field.data):
-        raise ValidationError(OUT_OF_RANGE)
+        raise ValidationError(str(OUT_OF_RANGE))
