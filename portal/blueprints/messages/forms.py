@@ -3,6 +3,8 @@ and the crisis phrase list."""
 
 from __future__ import annotations
 
+import uuid
+
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from wtforms import (
@@ -25,6 +27,7 @@ from wtforms.validators import (
 from portal.blueprints.messages.models import MAX_MESSAGE_LENGTH, ContactKind
 from portal.blueprints.messages.text import clean_body
 from portal.dates import date_in_range
+from portal.db import is_id
 from portal.forms import PortalForm
 
 MAX_PHRASES, MAX_PHRASE_LENGTH = 200, 80
@@ -53,10 +56,19 @@ class MessageForm(PortalForm):
         render_kw={"maxlength": MAX_MESSAGE_LENGTH, "rows": 4},
     )
 
+    # Made when the form is shown: the same message sent twice (a double tap, a
+    # resend on a weak signal) is kept once.
+    sent_key = HiddenField(default=lambda: str(uuid.uuid4()))
+
     def validate_body(self, field) -> None:
         field.data = clean_body(field.data or "")
         if not field.data:
             raise ValidationError(gettext("Write a message first."))
+
+    @property
+    def key(self) -> str | None:
+        """The sending's key when it is one of ours (raw HTTP may send none)."""
+        return self.sent_key.data if is_id(self.sent_key.data) else None
 
 
 class FlagForm(PortalForm):

@@ -59,7 +59,12 @@ class Message(UUIDPk, Base):
     """Plain text, never edited or deleted: the history is part of the record."""
 
     __tablename__ = "messages"
-    __table_args__ = (UniqueConstraint("thread_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("thread_id", "seq"),
+        # A message sent twice under one key (a double tap, a resend on a weak
+        # signal) is kept once.
+        UniqueConstraint("author_id", "sent_key"),
+    )
 
     thread_id: Mapped[str] = mapped_column(
         ForeignKey("message_threads.id", ondelete="CASCADE")
@@ -70,6 +75,8 @@ class Message(UUIDPk, Base):
     # The phrases of the program's list that this message matched, if any.
     crisis_phrases: Mapped[list | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The key the form was sent under (a UUID made when the form was shown).
+    sent_key: Mapped[str | None] = mapped_column(String(36))
 
 
 class ThreadRead(Base):

@@ -328,11 +328,20 @@ class Sent:
 
 
 def send_message(
-    author: User, thread: MessageThread, body: str, ctx: PatientContext | None
+    author: User,
+    thread: MessageThread,
+    body: str,
+    ctx: PatientContext | None,
+    key: str | None = None,
 ) -> Sent:
     """Number and keep the message, mark it read by its author, tell the other side;
     a patient's message with crisis language also flags the thread and opens the
-    crisis loop."""
+    crisis loop. A message sent again under the key it was first sent under is that
+    first message (nothing new, nobody told twice)."""
+    if key is not None:
+        earlier = _sent_under(author, thread, key)
+        if earlier is not None:
+            return Sent(earlier, earlier.crisis_phrases or [])
     seq = _next_seq(author, thread)
     from_patient = author.role is Role.PATIENT
     program = ctx.program if ctx else None
@@ -347,6 +356,7 @@ def send_message(
         author_id=author.id,
         body=body,
         crisis_phrases=matched or None,
+        sent_key=key,
     )
     db.session.add(message)
     db.session.flush()
@@ -356,6 +366,18 @@ def send_message(
     if matched:
         _crisis_language(author, thread, message, program)
     return Sent(message, matched)
+
+
+def _sent_under(author: User, thread: MessageThread, key: str) -> Message | None:
+    """The message this author sent under `key`, once a twin sending still in flight
+    has finished: the thread's row lock (PostgreSQL; SQLite writes one at a time)
+    makes a double tap wait for the first, then read what it stored."""
+    db.session.execute(
+        select(MessageThread.id).where(MessageThread.id == thread.id).with_for_update()
+    )
+    return db.session.scalar(
+        select(Message).where(Message.author_id == author.id, Message.sent_key == key)
+    )
 
 
 def _next_seq(author: User, thread: MessageThread) -> int:

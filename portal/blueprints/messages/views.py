@@ -133,7 +133,8 @@ def index():
     form = MessageForm()
     if ctx is not None and form.validate_on_submit():
         thread = services.open_thread(actor.id)
-        if services.send_message(actor, thread, form.body.data, ctx).crisis_phrases:
+        sent = services.send_message(actor, thread, form.body.data, ctx, form.key)
+        if sent.crisis_phrases:
             session["message_crisis"] = thread.id
         return redirect(url_for("messages.thread", thread_id=thread.id), code=303)
     audit("read", "message", patient_id=actor.id, detail="no messages yet")
@@ -168,7 +169,7 @@ def thread(thread_id: str):
             form.body.errors.append(NOT_ENROLLED)
         else:
             sent = services.send_message(
-                actor, loaded.thread, form.body.data, loaded.ctx
+                actor, loaded.thread, form.body.data, loaded.ctx, form.key
             )
             if not wants_fragment():
                 if sent.crisis_phrases:  # shown after the redirect; nothing in the URL

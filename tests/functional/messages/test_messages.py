@@ -818,3 +818,65 @@ def test_an_open_inbox_learns_of_new_messages_and_is_otherwise_told_304(
         _other_client(app, world.patient).get("/messages/inbox/updates").status_code
         == 404
     )  # patients have no inbox
+
+
+KEY_RE = re.compile(r'name="sent_key"[^>]*value="([^"]+)"')
+
+
+def test_a_message_sent_twice_under_its_key_is_kept_once(
+    client, login_as, world, open_hours
+):
+    """A double tap or a resend on a weak signal posts the same form twice: one
+    message, one notification; the second answer shows the conversation as sent."""
+    login_as(Role.PATIENT)
+    thread_id = thread_id_for(world.patient, world.patient, "first")
+    url = f"/messages/{thread_id}"
+    page = client.get(url).get_data(as_text=True)
+    form = {"csrf_token": csrf_from(page), "sent_key": KEY_RE.search(page)[1]}
+    before = _notifications(world.staff[Role.PEER])
+    for _ in range(2):
+        response = client.post(url, data=form | {"body": "Can I get a ride?"})
+        assert response.status_code == 303
+    assert bodies(thread_id) == ["first", "Can I get a ride?"]
+    assert _notifications(world.staff[Role.PEER]) == before + 1
+    # the next form has a new key: the same words sent again are a new message
+    page = client.get(url).get_data(as_text=True)
+    assert KEY_RE.search(page)[1] != form["sent_key"]
+    form = {"csrf_token": csrf_from(page), "sent_key": KEY_RE.search(page)[1]}
+    client.post(url, data=form | {"body": "Can I get a ride?"})
+    assert bodies(thread_id) == ["first", "Can I get a ride?", "Can I get a ride?"]
+
+
+def test_a_crisis_message_sent_twice_shows_help_both_times_and_flags_once(
+    client, login_as, world, open_hours
+):
+    login_as(Role.PATIENT)
+    thread_id = thread_id_for(world.patient, world.patient, "first")
+    url = f"/messages/{thread_id}"
+    page = client.get(url).get_data(as_text=True)
+    form = {"csrf_token": csrf_from(page), "sent_key": KEY_RE.search(page)[1]}
+    for _ in range(2):
+        response = client.post(
+            url,
+            data=form | {"body": "I want to kill myself"},
+            headers={"HX-Request": "true"},
+        )
+        assert "988" in response.get_data(as_text=True)
+    assert bodies(thread_id) == ["first", "I want to kill myself"]
+    flags = db.session.scalar(
+        select(func.count())
+        .select_from(RiskFlag)
+        .where(RiskFlag.patient_id == world.patient.id)
+    )
+    assert flags == 1
+
+
+def test_another_authors_key_is_not_theirs(client, login_as, world, open_hours):
+    """A key names a sending of its author only: the peer's reply under the key the
+    patient used is a message of its own."""
+    thread_id = thread_id_for(world.patient, world.patient, "first")
+    key = "5f0d8a5e-3c1b-4b7e-9a57-0d6f1e2a3b4c"
+    thread = db.session.get(MessageThread, thread_id)
+    services.send_message(world.patient, thread, "from the patient", None, key)
+    services.send_message(world.staff[Role.PEER], thread, "from the peer", None, key)
+    assert bodies(thread_id) == ["first", "from the patient", "from the peer"]
