@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from portal import db
 from portal.blueprints.checkins.models import ScreenerResponse
-from portal.blueprints.safety.models import RiskFlag, RiskSettings
+from portal.blueprints.safety.models import RiskFlag
 from portal.security import Role
 from tests.conftest import post_form
+from tests.functional.checkins.test_checkins import risk_world  # noqa: F401 - fixture
 from tests.functional.record.test_fhir_api import (  # noqa: F401 - fixtures
     ehr,
     get_json,
@@ -23,7 +24,6 @@ from tests.functional.record.test_fhir_api import (  # noqa: F401 - fixtures
     validate,
 )
 
-ALWAYS_OPEN = {str(day): ["00:00", "23:59"] for day in range(7)}
 SPANISH_988 = (
     "llame al 988 y marque 2 para español, o envíe AYUDA por mensaje de texto al 988"
 )
@@ -31,22 +31,7 @@ PHQ9_SAFE = ["1", "2", "1", "0", "3", "1", "0", "2", "0"]
 
 
 @pytest.fixture
-def risk_world(world):
-    world.program.opening_hours = ALWAYS_OPEN
-    db.session.add(
-        RiskSettings(
-            program_id=world.program.id,
-            on_call_id=world.staff[Role.NURSE].id,
-            backup_id=world.staff[Role.THERAPIST].id,
-            after_hours_id=world.staff[Role.PRESCRIBER].id,
-        )
-    )
-    db.session.flush()
-    return world
-
-
-@pytest.fixture
-def spanish(risk_world, login_as):
+def spanish(risk_world, login_as):  # noqa: F811 - the fixture imported above
     risk_world.patient.preferred_language = "es"
     db.session.flush()
     return login_as(Role.PATIENT)
