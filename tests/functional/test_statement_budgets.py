@@ -40,10 +40,11 @@ PAGE_BUDGETS: dict[str, tuple[int, str]] = {
         "for them (board.py), besides session and audit",
     ),
     "staff.home": (
-        12,
+        13,
         "the caseload (patients, check-ins, missed days, scores, flags) and today's "
         "sessions, and the role's part of the huddle: its program and last huddle, "
-        "who of my patients needs attention (one statement) and my open actions",
+        "who of my patients needs attention (one statement), my open actions and "
+        "my programs (to pick which one's huddle the home shows)",
     ),
     "staff.huddle_board": (
         15,

@@ -58,7 +58,7 @@ def home():
     actor = current_actor()
     if actor.role is Role.ADMIN:
         return redirect(url_for("staff.admin_patients"))
-    today = huddle.first_huddle_day(actor)
+    today = _home_huddle_day(actor, request.args.get("program"))
     day = today.today if today else services.program_today(actor)
     clinician = has_permission(actor, Permission.CHECKINS_READ)
     flagged_first = open_flag_clause() if clinician else None
@@ -84,6 +84,17 @@ def home():
     )
 
 
+def _home_huddle_day(actor, chosen: str | None):
+    """The huddle day of the program chosen on the home (one of the actor's, else
+    404), or of their first program."""
+    if not chosen:
+        return huddle.first_huddle_day(actor)
+    found = huddle.huddle_day(actor, chosen) if is_id(chosen) else None
+    if found is None:
+        abort(404)
+    return found
+
+
 def _home_huddle(actor, day) -> dict:
     """The role's part of the morning huddle, at the top of its home: a clinician's
     own patients who need attention, a peer's patients with a safety alert, a case
@@ -91,7 +102,12 @@ def _home_huddle(actor, day) -> dict:
     queries as the huddle (huddle.py), so the same reasons and the same view."""
     if day is None:
         return {"huddle": None}
-    part = {"huddle": day, "my_actions": huddle.open_actions(actor, day, mine=True)}
+    part = {
+        "huddle": day,
+        "my_actions": huddle.open_actions(actor, day, mine=True),
+        # a staff member of several programs picks which one's huddle the home shows
+        "programs": programs_of(actor),
+    }
     if actor.role is Role.CASE_MANAGER:
         due = huddle.requests_due(actor, day)
         # One audit statement whether or not any request is due (a constant count).

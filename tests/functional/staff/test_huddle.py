@@ -655,3 +655,28 @@ def test_i_cant_come_today_is_on_the_huddle_without_the_patients_own_words(
     assert "I can&#39;t come today" in row or "I can't come today" in row
     assert group.title in row
     assert "WORDS-OF-THE-PATIENT" not in html
+
+
+def test_a_clinician_of_two_programs_picks_which_huddle_the_home_shows(
+    client, login_as, world
+):
+    """Only the programs they are on the staff of: another one, or something that is
+    not an id, answers 404."""
+    therapist = world.staff[Role.THERAPIST]
+    f.StaffMembershipFactory(user_id=therapist.id, program_id=world.other_program.id)
+    login_as(Role.THERAPIST)
+    first = client.get("/staff").get_data(as_text=True)
+    assert "Your programs" in first
+    heading = first.split('id="home-huddle-h">', 1)[1].split("</h2>", 1)[0]
+    assert heading.endswith(world.program.name)  # the first by name: "Harbor"
+    second = client.get(f"/staff?program={world.other_program.id}")
+    heading = second.get_data(as_text=True).split('id="home-huddle-h">', 1)[1]
+    assert heading.split("</h2>", 1)[0].endswith(world.other_program.name)
+    unknown = f.ProgramFactory(name="Not Theirs")
+    assert client.get(f"/staff?program={unknown.id}").status_code == 404
+    assert client.get("/staff?program=x'--").status_code == 404
+
+
+def test_a_clinician_of_one_program_sees_no_program_choice(client, login_as, world):
+    login_as(Role.THERAPIST)
+    assert "Your programs" not in client.get("/staff").get_data(as_text=True)
