@@ -17,7 +17,8 @@
    The "saved on your phone" page is answered in the language of the page the answers
    came from (the form's own `language` field): each saved page is precached in every
    language the portal has, asked for with that language and no cookie, and kept under
-   its own address (the response varies on Accept-Language). */
+   an address of its own per language ("?lang=es"): Chromium's cache keeps one entry
+   per address, so copies told apart only by Vary: Accept-Language replace each other. */
 "use strict";
 const QUEUE_DB = "portal-queue";
 const QUEUE_STORE = "pending";
@@ -30,17 +31,21 @@ const SAVED_WORDS = {
   es: "Guardado en su teléfono. Se enviará cuando tenga señal.",
 };
 
-// A saved page asked for in one language. The server's pages vary on Accept-Language,
-// so the cache keeps one copy of the same address per language, told apart by it.
+// A saved page asked for in one language (the server's pages vary on Accept-Language),
+// and the address its copy is kept under in the cache (never asked of the server).
 function savedRequest(url, language) {
   return new Request(url, { credentials: "omit", headers: { "Accept-Language": language } });
+}
+
+function savedKey(url, language) {
+  return url + (url.includes("?") ? "&" : "?") + "lang=" + language;
 }
 
 function precacheSavedPages(cache) {
   return Promise.all(SAVED_PAGES.flatMap((url) => LANGUAGES.map((language) =>
     fetch(savedRequest(url, language)).then((response) => {
       if (!response.ok) { throw new Error("could not precache " + url); }
-      return cache.put(savedRequest(url, language), response);
+      return cache.put(savedKey(url, language), response);
     }))));
 }
 
@@ -82,8 +87,8 @@ async function keepForLater(request) {
   }
   const page = isRiskAnswer(path, form) ? SAVED_PAGES[1] : SAVED_PAGES[0];
   const language = LANGUAGES.includes(form.get("language")) ? form.get("language") : "en";
-  return (await caches.match(savedRequest(page, language))) ||
-    (await caches.match(page, { ignoreVary: true })) ||  // any language kept
+  return (await caches.match(savedKey(page, language), { ignoreVary: true })) ||
+    (await caches.match(savedKey(page, "en"), { ignoreVary: true })) ||
     new Response(SAVED_WORDS[language],
       { headers: { "Content-Type": "text/plain; charset=utf-8" } });
 }

@@ -1,7 +1,7 @@
 /* Service worker: precaches the public shell (crisis help, offline page, CSS, JS, icons)
    and never stores authenticated pages. Bump VERSION when the shell changes. */
 "use strict";
-const VERSION = "shell-v4";
+const VERSION = "shell-v5";
 const SHELL = [
   "/crisis",
   "/offline",

@@ -470,7 +470,9 @@ BROWSER_STORAGE_JS = """async () => {
     };
 }"""
 
-PUBLIC_SHELL = re.compile(r"^/(crisis|offline|saved-offline(\?help=1)?|static/.+)$")
+PUBLIC_SHELL = re.compile(
+    r"^/(crisis|offline|saved-offline\?(help=1&)?lang=(en|es)|static/.+)$"
+)
 OFFLINE_NOTE = "Fight with my sister, could not sleep"
 
 

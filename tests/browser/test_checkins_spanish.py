@@ -41,6 +41,8 @@ def test_a_spanish_patient_sees_crisis_help_in_spanish_online_and_offline(
         expect(page.get_by_role("heading", level=1)).to_have_text("Registro diario")
         _wait_until_controlled(page)
         panel = page.locator("#crisis-panel")
+        # (an earlier test may have left today's check-in "not safe": answer "Sí" first)
+        _choose(page, "¿Se siente seguro(a) en este momento?", "Sí")
         expect(panel).to_be_hidden()
         _choose(page, "¿Se siente seguro(a) en este momento?", "No")
         expect(panel).to_be_visible()

@@ -14,7 +14,9 @@ expect = sync_api.expect
 
 # The public shell: crisis help, the offline page, the "saved on your phone" pages of
 # the offline check-in queue, and static files. Nothing a signed-in person sees.
-PUBLIC_SHELL = re.compile(r"^/(crisis|offline|saved-offline(\?help=1)?|static/.+)$")
+PUBLIC_SHELL = re.compile(
+    r"^/(crisis|offline|saved-offline\?(help=1&)?lang=(en|es)|static/.+)$"
+)
 PATIENT_NAME = "Jordan Rivera"  # patient@demo.test
 
 
