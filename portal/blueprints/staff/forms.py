@@ -75,6 +75,7 @@ class PhoneForm(PortalForm):
 
 LANGUAGES = [("en", "English"), ("es", "Spanish (Español)")]
 LANGUAGE_NAMES = dict(LANGUAGES)
+NOT_ASKED = "Not asked yet: pages follow the language of their phone"
 EMERGENCY_PHONE_MISSING = "Enter the emergency contact's phone number."
 EMERGENCY_NAME_MISSING = "Enter the emergency contact's name."
 NO_EMAIL_OR_PHONE = (
@@ -101,7 +102,10 @@ class EnrollPatientForm(PortalForm):
         validators=[DataRequired("Enter the date of birth."), date_in_range],
     )
     preferred_language = SelectField(
-        "Language the patient reads best", choices=LANGUAGES, default="en"
+        "Language the patient reads best",
+        choices=[("", NOT_ASKED), *LANGUAGES],
+        default="",
+        description="The patient can change it in the portal at any time.",
     )
     email = EmailField(
         "Email (optional)",

@@ -139,7 +139,7 @@ def enroll_patient(admin: User, program: Program, data: dict) -> tuple[User, str
         phone=phone,
         display_name=data["display_name"].strip(),
         role=Role.PATIENT,
-        preferred_language=data.get("preferred_language") or "en",
+        preferred_language=data.get("preferred_language") or None,
     )
     db.session.add(patient)
     db.session.flush()

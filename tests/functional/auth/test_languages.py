@@ -113,12 +113,26 @@ def test_a_patients_account_choice_wins_over_the_browser(client, world):
 
 def test_a_patient_choosing_spanish_keeps_it_on_their_account(client, world):
     sign_in(client, world.patient)
-    assert "<h1>Your account</h1>" in _page(client, "/account", SPANISH)
+    assert "<h1>Your account</h1>" in _page(client, "/account", ENGLISH)
     _choose(client, "es", "/account")
     assert db.session.get(User, world.patient.id).preferred_language == "es"
     other_phone = client.application.test_client()
     sign_in(other_phone, world.patient)
     assert "<h1>Su cuenta</h1>" in _page(other_phone, "/account", ENGLISH)
+
+
+def test_before_choosing_the_phone_decides_and_once_chosen_the_account_does(
+    client, world
+):
+    assert db.session.get(User, world.patient.id).preferred_language is None
+    sign_in(client, world.patient)
+    assert "<h1>Su cuenta</h1>" in _page(client, "/account", SPANISH)
+    assert "<h1>Your account</h1>" in _page(client, "/account", ENGLISH)
+    _choose(client, "en", "/account")
+    assert db.session.get(User, world.patient.id).preferred_language == "en"
+    other_phone = client.application.test_client()
+    sign_in(other_phone, world.patient)
+    assert "<h1>Your account</h1>" in _page(other_phone, "/account", SPANISH)
 
 
 def test_the_spanish_account_page_dates_passkeys_and_errors(client, world):
@@ -163,6 +177,8 @@ def test_the_spanish_account_page_dates_passkeys_and_errors(client, world):
 
 
 def test_the_english_account_page_is_unchanged(client, world):
+    world.patient.preferred_language = "en"
+    db.session.flush()
     sign_in(client, world.patient)
     html = _page(client, "/account", SPANISH)  # the account says English
     assert "<h1>Your account</h1>" in html
@@ -177,5 +193,5 @@ def test_staff_stay_english(client, world):
     assert '<html lang="en">' in html and "<h1>Your account</h1>" in html
     assert "(Therapist)" in html
     _choose(client, "es", "/account")
-    assert db.session.get(User, therapist.id).preferred_language == "en"
+    assert db.session.get(User, therapist.id).preferred_language is None
     assert "<h1>Your account</h1>" in _page(client, "/account", SPANISH)

@@ -252,6 +252,21 @@ def test_patient_has_family_given_and_the_enrollments_phone(client, world, ehr):
     assert all(t["system"] != "phone" for t in other["telecom"])
 
 
+def test_patient_language_only_once_chosen(client, world, ehr):
+    """A language nobody asked about is not claimed: no communication until chosen."""
+    body = get_json(client, f"/fhir/Patient/{world.patient.id}", ehr["headers"])
+    assert "communication" not in body
+    db.session.get(User, world.patient.id).preferred_language = "es"
+    db.session.flush()
+    body = get_json(client, f"/fhir/Patient/{world.patient.id}", ehr["headers"])
+    assert body["communication"] == [
+        {
+            "language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "es"}]},
+            "preferred": True,
+        }
+    ]
+
+
 def test_capability_lists_exactly_the_parameters_that_work(client, world, ehr, record):
     body = get_json(client, "/fhir/metadata", {})
     listed = {

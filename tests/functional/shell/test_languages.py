@@ -87,6 +87,8 @@ def test_a_spanish_patient_gets_the_spanish_welcome(client, world):
 
 
 def test_an_english_patient_gets_the_english_welcome(client, world):
+    world.patient.preferred_language = "en"
+    db.session.flush()
     sign_in(client, world.patient)
     html = _page(client, "/welcome", SPANISH)  # the account says English
     assert "Here is how to get started" in html and "Add to Home Screen" in html

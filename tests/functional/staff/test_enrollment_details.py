@@ -65,6 +65,20 @@ def test_a_patient_without_email_is_enrolled_with_every_detail(client, login_as,
     assert enrollment.emergency_phone == "+12125550143"
 
 
+def test_a_language_not_asked_yet_follows_the_phone(client, login_as, world):
+    login_as(Role.ADMIN)
+    form = client.get("/admin/patients/new").get_data(as_text=True)
+    assert '<option selected value="">Not asked yet' in form
+    response = _enroll(client, world, preferred_language="")
+    assert response.status_code == 200, response.get_data(as_text=True)[-800:]
+    user, _ = _made()
+    assert user.preferred_language is None
+    login_as(Role.DIRECTOR)
+    html = _patient_page(client, world, user)
+    assert "<h1>" in html and "Rosa Delgado" in html
+    assert "Not chosen yet: pages follow the language of their phone" in html
+
+
 def test_a_landline_is_fine_for_the_emergency_contact(client, login_as, world):
     login_as(Role.ADMIN)
     assert _enroll(client, world, emergency_phone="+44 20 7946 0958").status_code == 200

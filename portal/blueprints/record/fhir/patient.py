@@ -53,7 +53,10 @@ def patient(
         "active": user.is_active,
         "name": [human_name(user.display_name)],
         "telecom": _telecom(user, mobile_phone),
-        "communication": [
+        "managingOrganization": ctx.organization_ref(),
+    }
+    if user.preferred_language:
+        resource["communication"] = [
             {
                 "language": {
                     "coding": [
@@ -62,9 +65,7 @@ def patient(
                 },
                 "preferred": True,
             }
-        ],
-        "managingOrganization": ctx.organization_ref(),
-    }
+        ]
     if birth_date is not None:
         resource["birthDate"] = birth_date.isoformat()
     return resource
