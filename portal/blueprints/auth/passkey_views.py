@@ -82,7 +82,11 @@ def remove(passkey_id: str):
 @bp.route("/passkeys/sign-in/options", methods=["POST"])
 @public
 def sign_in_options():
-    """A challenge for any of this site's passkeys (a patient's sign-in)."""
+    """A challenge for any of this site's passkeys (a patient's sign-in); counted
+    per address, since each is a stored row anyone could ask for."""
+    attempt = throttle.claim_challenge()
+    if attempt.refused:
+        return _too_many(attempt)
     return _options(passkeys.sign_in_options())
 
 

@@ -39,6 +39,7 @@ from portal.db import UTCDateTime, utcnow
 
 CLIENT_FACTOR = 20  # one address may fail 20 times the per-account limit in all
 ALARM_FACTOR = 10  # an account failed 10 times its limit from everywhere: an attack
+CHALLENGE_FACTOR = 20  # passkey sign-in challenges one address may ask for (100 a lock)
 DEVICE_DAYS = 180
 DEVICE_ACCOUNTS = 8  # accounts one device remembers (a shared desk computer)
 
@@ -80,6 +81,16 @@ def claim_attempt(name: str, kind: str = "account") -> Attempt:
         if not _count(pair, 1 if under_attack else limit, now):
             wait = _pair_wait(pair, now)
     return Attempt(pair, address, alarm, wait)
+
+
+def claim_challenge() -> Attempt:
+    """Count a passkey sign-in challenge asked for from this address. Anyone may ask
+    for one without an account, and each is a stored row: past CHALLENGE_FACTOR times
+    the per-account limit within the lock time, the address waits like a locked one."""
+    now, limit = utcnow(), current_app.config["MAX_FAILED_SIGN_INS"]
+    key = f"pc:{_tag(client_address())}"
+    wait = 0 if _count(key, CHALLENGE_FACTOR * limit, now) else _pair_wait(key, now)
+    return Attempt(key, key, key, wait)
 
 
 def record_failure(attempt: Attempt) -> None:

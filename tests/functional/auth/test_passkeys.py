@@ -343,3 +343,25 @@ def test_the_passkey_enrollment_needs_the_options_step_first(app, world):
         token,
     )
     assert answer.status_code == 400
+
+
+def test_sign_in_challenges_are_counted_per_address(app, world, patient_key):
+    """Anyone may ask for a sign-in challenge, and each is a stored row: one address
+    gets 20 times the per-account limit within the lock time, then waits, and
+    nothing more is stored; another address is not stopped by it."""
+    allowed = 20 * app.config["MAX_FAILED_SIGN_INS"]
+    client = app.test_client()
+    token = _token(client, "/sign-in")
+    before = len(db.session.scalars(select(PasskeyChallenge.id)).all())
+    for _ in range(allowed):
+        answer = _post_json(client, "/passkeys/sign-in/options", "", token)
+        assert answer.status_code == 200
+    refused = _post_json(client, "/passkeys/sign-in/options", "", token)
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert refused.get_json()["error"].startswith("Too many tries.")
+    assert len(db.session.scalars(select(PasskeyChallenge.id)).all()) == before + allowed
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    response, _ = _sign_in_by_passkey(elsewhere, patient_key)
+    assert response.status_code == 200, response.get_data(as_text=True)
