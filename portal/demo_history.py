@@ -629,13 +629,20 @@ def bulk_insert(session: Session, table: Table, rows: list[dict]) -> None:
             connection.execute(insert(table), rows[start : start + 5000])
         return
     _skip_row_triggers(connection)
-    columns = list(rows[0])
+    # COPY fills only the server's defaults: the model's own (a column added since
+    # the rows were written, such as a screener's language) are filled in here.
+    defaults = {
+        c.name: c.default.arg
+        for c in table.columns
+        if c.name not in rows[0] and c.default is not None and c.default.is_scalar
+    }
+    columns = [*rows[0], *defaults]
     names = ", ".join(f'"{c}"' for c in columns)
     raw = connection.connection.driver_connection
     copy_into = f"COPY {table.name} ({names}) FROM STDIN"
     with raw.cursor() as cursor, cursor.copy(copy_into) as copy:
         for row in rows:
-            copy.write_row([_copy_value(row[c]) for c in columns])
+            copy.write_row([_copy_value(row.get(c, defaults.get(c))) for c in columns])
 
 
 def _skip_row_triggers(connection) -> None:

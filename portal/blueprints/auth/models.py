@@ -20,7 +20,8 @@ class User(UUIDPk, Timestamps, Base):
     phone: Mapped[str | None] = mapped_column(String(16), unique=True)
     display_name: Mapped[str] = mapped_column(String(120))
     # "en" or "es": the language the patient reads best.
-    # None until the patient (or staff at enrollment) chooses: the phone's language applies.
+    # None until the patient (or staff at enrollment) chooses; the phone's language
+    # applies until then.
     preferred_language: Mapped[str | None] = mapped_column(String(5))
     # When a patient closed the first sign-in welcome; None shows it once.
     welcome_seen_at: Mapped[datetime | None]

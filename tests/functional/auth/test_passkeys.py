@@ -360,7 +360,9 @@ def test_sign_in_challenges_are_counted_per_address(app, world, patient_key):
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) > 0
     assert refused.get_json()["error"].startswith("Too many tries.")
-    assert len(db.session.scalars(select(PasskeyChallenge.id)).all()) == before + allowed
+    assert (
+        len(db.session.scalars(select(PasskeyChallenge.id)).all()) == before + allowed
+    )
     elsewhere = app.test_client()
     elsewhere.environ_base["REMOTE_ADDR"] = "198.51.100.7"
     response, _ = _sign_in_by_passkey(elsewhere, patient_key)
