@@ -38,7 +38,6 @@ from portal.blueprints.reviews.models import (
     ReviewFile,
     ReviewPacket,
 )
-from portal.blueprints.reviews.pdf import packet_pdf
 from portal.blueprints.reviews.usage import (
     attended_days,
     hours_by_week,
@@ -535,6 +534,10 @@ def make_packet(actor: User, review: Review, first: date, last: date) -> ReviewP
     )
     db.session.add(packet)
     db.session.flush()
+    # fpdf2 (with fontTools and Pillow) is 43 MB of every worker's memory; only this
+    # step needs it, so a worker loads it the first time it makes a packet.
+    from portal.blueprints.reviews.pdf import packet_pdf
+
     data = packet_pdf(content)
     db.session.add(
         ReviewFile(
