@@ -39,10 +39,18 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite and not connection.in_transaction():
+        # SQLite alters a table by rebuilding it (batch mode): with foreign keys on,
+        # dropping the old `users` would delete every row that cascades from it
+        # (message threads, passkeys...). The setting only changes outside a
+        # transaction, so it goes to the driver's connection before Alembic's begins;
+        # each migration that rebuilds checks the keys before it commits.
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
     )
     with context.begin_transaction():

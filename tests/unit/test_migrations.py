@@ -36,3 +36,49 @@ def test_migrations_round_trip_and_match_the_models(empty_database):
         assert "audit_log" in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_rebuilding_users_keeps_the_rows_that_point_at_them(empty_database):
+    """SQLite alters `users` by rebuilding it (0018 lets the language be empty): the
+    rows that cascade from a user (a patient's message thread) are all still there,
+    up and down, and the language a patient had is kept."""
+    from sqlalchemy import text
+
+    upgrade(empty_database, "0017")
+    engine = make_engine(empty_database)
+    at = "2026-12-01 10:00:00+00:00"
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, display_name, role, totp_enabled, "
+                    "is_active, created_at, preferred_language) VALUES "
+                    "('u1', 'Ana Ortiz', 'patient', false, true, :at, 'es')"
+                ),
+                {"at": at},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO message_threads (id, patient_id, last_seq, created_at)"
+                    " VALUES ('t1', 'u1', 0, :at)"
+                ),
+                {"at": at},
+            )
+        for step in (
+            lambda: upgrade(empty_database),
+            lambda: downgrade(empty_database, "0017"),
+            lambda: upgrade(empty_database),
+        ):
+            step()
+            with engine.connect() as connection:
+                assert (
+                    connection.scalar(text("SELECT count(*) FROM message_threads")) == 1
+                )
+                assert (
+                    connection.scalar(
+                        text("SELECT preferred_language FROM users WHERE id = 'u1'")
+                    )
+                    == "es"
+                )
+    finally:
+        engine.dispose()
