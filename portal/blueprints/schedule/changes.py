@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from portal import db
@@ -107,6 +107,36 @@ def ask_to_change(
     return change
 
 
+def withdraw_change(patient: User, pending: list[AppointmentChange]) -> None:
+    """Take back the request still waiting for an answer; the appointment stays. One
+    conditional UPDATE, so a request staff answer at the same moment is either
+    answered or withdrawn, never both."""
+    waiting = [c.id for c in pending if c.status is ChangeStatus.PENDING]
+    withdrawn = db.session.scalars(
+        update(AppointmentChange)
+        .where(
+            AppointmentChange.id.in_(waiting),
+            AppointmentChange.patient_id == patient.id,
+            AppointmentChange.status == ChangeStatus.PENDING,
+        )
+        .values(status=ChangeStatus.WITHDRAWN, answered_at=utcnow())
+        .returning(AppointmentChange.id)
+        .execution_options(synchronize_session="fetch")
+    ).all()
+    if not withdrawn:
+        raise ChangeRefused(
+            gettext("There is no request waiting for an answer. Nothing was changed.")
+        )
+    for change_id in withdrawn:
+        audit(
+            "update",
+            "appointment_change",
+            patient_id=patient.id,
+            object_id=change_id,
+            detail=ChangeStatus.WITHDRAWN.value,
+        )
+
+
 def check_new_time(moment: datetime, appointment: Appointment, now: datetime) -> None:
     # in the reader's language: the patient's page, or staff's (English)
     if moment <= now:
@@ -194,6 +224,8 @@ def answer_change(
     """Approve (no new time: the time asked) or offer another time; either way the
     appointment moves, keeps its length, and the patient is told."""
     change, appointment = view.change, view.appointment
+    if change.status is ChangeStatus.WITHDRAWN:
+        raise ChangeRefused("The patient withdrew this request. Nothing was moved.")
     if change.status is not ChangeStatus.PENDING:
         raise ChangeRefused("This request was answered already.")
     if appointment.status is not AppointmentStatus.BOOKED:
@@ -201,11 +233,26 @@ def answer_change(
     now = utcnow()
     moving_to = new_starts_at or change.wanted_at
     check_new_time(moving_to, appointment, now)
+    # Claimed by one conditional UPDATE: the patient may withdraw it this moment.
+    claimed = db.session.execute(
+        update(AppointmentChange)
+        .where(
+            AppointmentChange.id == change.id,
+            AppointmentChange.status == ChangeStatus.PENDING,
+        )
+        .values(
+            status=ChangeStatus.OFFERED if new_starts_at else ChangeStatus.APPROVED,
+            answered_by_id=staff.id,
+            answered_at=now,
+            new_starts_at=moving_to,
+            staff_note=note,
+        )
+        .execution_options(synchronize_session="fetch")
+    )
+    if claimed.rowcount != 1:
+        raise ChangeRefused("The patient withdrew this request a moment ago.")
     length = appointment.ends_at - appointment.starts_at
     appointment.starts_at, appointment.ends_at = moving_to, moving_to + length
-    change.status = ChangeStatus.OFFERED if new_starts_at else ChangeStatus.APPROVED
-    change.answered_by_id, change.answered_at = staff.id, now
-    change.new_starts_at, change.staff_note = moving_to, note
     db.session.flush()
     audit(
         "update",

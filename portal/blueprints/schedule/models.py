@@ -158,6 +158,7 @@ class ChangeStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"  # moved to the time the patient asked for
     OFFERED = "offered"  # moved to another time staff offered
+    WITHDRAWN = "withdrawn"  # the patient took the request back before an answer
 
 
 class AppointmentChange(UUIDPk, Timestamps, Base):

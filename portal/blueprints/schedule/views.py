@@ -29,6 +29,7 @@ from portal.blueprints.schedule.forms import (
     ChangeForm,
     NoticeForm,
     OfferForm,
+    WithdrawForm,
 )
 from portal.blueprints.schedule.models import (
     AttendanceStatus,
@@ -292,12 +293,54 @@ def change_appointment(appointment_id: str):
         appointment=appointment,
         asked=asked,
         form=form,
+        withdraw_form=WithdrawForm(),
         refused=refused,
         tz=ctx.tz,
         now=services.utcnow(),
         pending=any(c.status is ChangeStatus.PENDING for c in asked),
         title_of=services.APPOINTMENT_WORDS,
     ), status
+
+
+@bp.route("/appointments/<appointment_id>/change/withdraw", methods=["POST"])
+@requires(Permission.PATIENT_SELF)
+def withdraw_change(appointment_id: str):
+    """Take back a request to change an appointment that is still waiting."""
+    actor = current_actor()
+    ctx = load_patient_context(actor.id)
+    appointment = changes.own_appointment(actor, appointment_id) if ctx else None
+    if appointment is None:
+        audit("update", "appointment_change", outcome=Outcome.DENIED)
+        abort(404)
+    asked = changes.changes_of(appointment.id)
+    form = WithdrawForm()
+    refused = None
+    if form.validate_on_submit():
+        try:
+            changes.withdraw_change(actor, asked)
+        except changes.ChangeRefused as problem:
+            refused = str(problem)
+        else:
+            flash(gettext("Your request is withdrawn. Your appointment has not moved."))
+            return redirect(
+                url_for(".change_appointment", appointment_id=appointment.id), code=303
+            )
+    else:
+        refused = gettext("That did not work. Please try again.")
+    audit("read", "appointment", patient_id=actor.id, object_id=appointment.id)
+    asked = changes.changes_of(appointment.id)
+    return render_template(
+        "schedule/change.html",
+        appointment=appointment,
+        asked=asked,
+        form=ChangeForm(formdata=None),
+        withdraw_form=form,
+        refused=refused,
+        tz=ctx.tz,
+        now=services.utcnow(),
+        pending=any(c.status is ChangeStatus.PENDING for c in asked),
+        title_of=services.APPOINTMENT_WORDS,
+    ), 409
 
 
 @bp.route("/staff/appointment-changes")

@@ -244,3 +244,79 @@ def test_staff_of_another_program_get_404(client, world):
     listing = client.get("/staff/appointment-changes").get_data(as_text=True)
     assert change.id not in listing
     assert db.session.get(Appointment, theirs.id).starts_at == theirs.starts_at
+
+
+def _withdraw(client, appointment):
+    url = f"/appointments/{appointment.id}/change"
+    return post_form(client, f"{url}/withdraw", {}, page=url)
+
+
+def test_the_patient_withdraws_a_request_and_staff_cannot_answer_it(
+    client, world, appointment
+):
+    booked = appointment.starts_at
+    sign_in(client, world.patient)
+    _ask(client, appointment)
+    page = client.get(f"/appointments/{appointment.id}/change").get_data(as_text=True)
+    assert "Withdraw this request" in page
+    response = _withdraw(client, appointment)
+    assert response.status_code == 303
+    [change] = _changes(appointment)
+    assert _fresh(change).status is ChangeStatus.WITHDRAWN
+    page = client.get(response.location).get_data(as_text=True)
+    assert "Your request is withdrawn. Your appointment has not moved." in page
+    assert "You withdrew this request." in page
+    assert "Ask for this time" in page  # free to ask again
+    again = _withdraw(client, appointment)
+    assert again.status_code == 409
+    assert "There is no request waiting for an answer." in again.get_data(as_text=True)
+
+    staff = client.application.test_client()
+    sign_in(staff, world.staff[Role.THERAPIST])
+    url = f"/staff/appointment-changes/{change.id}"
+    assert url not in staff.get("/staff/appointment-changes").get_data(as_text=True)
+    shown = staff.get(url).get_data(as_text=True)
+    assert "Withdrawn by the patient" in shown and "Approve" not in shown
+    answer = post_form(staff, f"{url}/approve", {}, page=url)
+    assert answer.status_code == 409
+    assert "The patient withdrew this request." in answer.get_data(as_text=True)
+    assert _fresh(appointment).starts_at == booked
+    assert _fresh(change).status is ChangeStatus.WITHDRAWN
+
+
+def test_withdrawing_another_patients_request_answers_404(client, world, appointment):
+    change = make_change(appointment)
+    sign_in(client, world.patient_b)
+    response = post_form(
+        client, f"/appointments/{appointment.id}/change/withdraw", {}, page="/week"
+    )
+    assert response.status_code == 404
+    assert "Office 3" not in response.get_data(as_text=True)
+    assert _fresh(change).status is ChangeStatus.PENDING
+
+
+def test_a_request_answered_first_cannot_be_withdrawn(client, world, appointment):
+    change = make_change(appointment)
+    staff = client.application.test_client()
+    sign_in(staff, world.staff[Role.THERAPIST])
+    url = f"/staff/appointment-changes/{change.id}"
+    assert post_form(staff, f"{url}/approve", {}, page=url).status_code == 303
+    sign_in(client, world.patient)
+    page = client.get(f"/appointments/{appointment.id}/change").get_data(as_text=True)
+    assert "Withdraw this request" not in page
+    assert _withdraw(client, appointment).status_code == 409
+    assert _fresh(change).status is ChangeStatus.APPROVED
+
+
+def test_withdrawing_in_spanish(client, world, appointment):
+    world.patient.preferred_language = "es"
+    make_change(appointment)
+    sign_in(client, world.patient)
+    page = client.get(f"/appointments/{appointment.id}/change").get_data(as_text=True)
+    assert "Retirar esta solicitud" in page and "Withdraw" not in page
+    response = _withdraw(client, appointment)
+    page = client.get(response.location).get_data(as_text=True)
+    assert "Su solicitud fue retirada. Su cita no ha cambiado." in page
+    assert "Usted retiró esta solicitud." in page
+    again = _withdraw(client, appointment).get_data(as_text=True)
+    assert "No hay ninguna solicitud esperando respuesta." in again
