@@ -14,7 +14,8 @@ from markupsafe import Markup
 
 from portal.blueprints.checkins.instruments import Instrument
 from portal.blueprints.needs.models import NeedKind
-from portal.blueprints.staff.board import TOTAL, Board, Period, Scope
+from portal.blueprints.staff.board import Board, Period, Scope
+from portal.blueprints.staff.board_parts import TOTAL
 from portal.charts import Series, series_chart
 
 SMALL = 10
