@@ -25,7 +25,7 @@ from portal.blueprints.needs.models import (
 )
 from portal.blueprints.programs.models import Program
 from portal.blueprints.safety.models import FlagStatus, RiskFlag, RiskFlagEvent
-from portal.blueprints.staff.huddle import previous_program_day
+from portal.blueprints.staff.huddle_day import previous_program_day
 from portal.blueprints.staff.models import Huddle, HuddleAction, HuddleNote
 from portal.db import new_id, utcnow
 

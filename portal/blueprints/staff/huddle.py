@@ -13,25 +13,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, exists, func, or_, select, true
-from sqlalchemy.orm import aliased
 
 from portal import db
-from portal.audit import audit
 from portal.blueprints.auth.models import User
 from portal.blueprints.checkins.instruments import Instrument
 from portal.blueprints.checkins.models import CheckIn, ScreenerResponse
 from portal.blueprints.needs.models import OPEN_STATUSES, Need, NeedKind
-from portal.blueprints.programs.access import patient_circle_clause, staff_program_ids
+from portal.blueprints.programs.access import patient_circle_clause
 from portal.blueprints.programs.models import (
     IN_TREATMENT,
     CareTeamAssignment,
     Enrollment,
     EnrollmentStatus,
-    Program,
-    StaffMembership,
     Track,
 )
 from portal.blueprints.reviews.worklist import attention_for_program
@@ -39,15 +34,13 @@ from portal.blueprints.safety.models import FlagStatus
 from portal.blueprints.safety.services import open_flag_status
 from portal.blueprints.schedule.models import Attendance, AttendanceStatus
 from portal.blueprints.schedule.notices import notices_for_program
-from portal.blueprints.staff.models import Huddle, HuddleAction, HuddleNote
-from portal.db import utcnow
-from portal.security import CLINICAL, CLINICIANS, Role
+from portal.blueprints.staff.huddle_day import HuddleDay, is_clinician
+from portal.blueprints.staff.huddle_followup import open_actions, recent_notes
+from portal.security import Role
 
 DISCHARGE_DAYS = 7  # discharges planned this many days ahead
 SAFETY_DAYS = 7  # an unsafe answer this recent is a reason
 SCORE_RISE = 5  # a PHQ-9 or GAD-7 total up this much from the one before
-NOTE_DAYS = 7  # notes this recent are shown under the patient
-NOTES_SHOWN = 300  # at most, newest first: a page, not an archive
 NEED_WORDS = {
     NeedKind.TRANSPORT: "Ride request",
     NeedKind.HOUSING: "Housing request",
@@ -83,88 +76,6 @@ class AttentionRow:
     @property
     def rank(self) -> int:
         return min((r.rank for r in self.reasons), default=OTHER + 1)
-
-
-@dataclass(frozen=True)
-class HuddleDay:
-    """The program, its day, and what "since the last huddle" means today."""
-
-    program: Program
-    now: datetime
-    today: date
-    previous: date  # the previous program day ("yesterday's groups")
-    before_previous: date
-    since: datetime
-    last_held_at: datetime | None
-    last_held_by: str | None
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.program.timezone)
-
-    @property
-    def since_day(self) -> date:
-        return self.since.astimezone(self.tz).date()
-
-
-def previous_program_day(opening_hours: dict, day: date, n: int = 1) -> date:
-    """The n-th day the program was open before `day`."""
-    open_days = {int(weekday) for weekday in opening_hours} or set(range(5))
-    found = day
-    while n > 0:
-        found -= timedelta(days=1)
-        n -= found.weekday() in open_days
-    return found
-
-
-def is_clinician(actor: User) -> bool:
-    return actor.role in CLINICIANS
-
-
-def huddle_day(actor: User, program_id: str) -> HuddleDay | None:
-    """The program if the actor is on its staff (care team roles only), with its last
-    huddle: one statement. None when it is not theirs (the view answers 404)."""
-    return _day(actor, Program.id == program_id)
-
-
-def first_huddle_day(actor: User) -> HuddleDay | None:
-    """The huddle day of the actor's first program (by name), for their home."""
-    return _day(actor, true())
-
-
-def _day(actor: User, which) -> HuddleDay | None:
-    if actor.role not in CLINICAL:
-        return None
-    last = (
-        select(Huddle.held_at, User.display_name)
-        .join(User, User.id == Huddle.held_by_id)
-        .where(Huddle.program_id == Program.id)
-        .order_by(Huddle.held_at.desc())
-        .limit(1)
-    )
-    row = db.session.execute(
-        select(
-            Program,
-            last.with_only_columns(Huddle.held_at).scalar_subquery(),
-            last.with_only_columns(User.display_name).scalar_subquery(),
-        )
-        .where(which, Program.id.in_(staff_program_ids(actor)))
-        .order_by(Program.name)
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    return make_day(row[0], row[1], row[2], utcnow())
-
-
-def make_day(program: Program, held_at, held_by, now: datetime) -> HuddleDay:
-    tz = ZoneInfo(program.timezone)
-    today = now.astimezone(tz).date()
-    hours = program.opening_hours or {}
-    previous = previous_program_day(hours, today)
-    before = previous_program_day(hours, previous)
-    since = held_at or datetime.combine(previous, time(0), tz)
-    return HuddleDay(program, now, today, previous, before, since, held_at, held_by)
 
 
 def _enrolled(program_id: str, today: date) -> list:
@@ -544,203 +455,6 @@ def _withhold_clinical(row: AttentionRow) -> None:
     # The alert itself is shown as a marker ("a clinician is on it"), not withheld.
     row.withheld = any(r.clinical and r.rank != RISK for r in row.reasons)
     row.reasons = [r for r in row.reasons if not r.clinical]
-
-
-@dataclass(frozen=True)
-class ActionView:
-    id: str
-    patient_id: str
-    what: str
-    owner_id: str
-    owner: str
-    due_at: datetime
-    created_by: str
-    created_at: datetime
-    patient: str
-
-    def overdue(self, now: datetime) -> bool:
-        return self.due_at < now
-
-
-def open_actions(
-    actor: User, day: HuddleDay, patient_id: str | None = None, mine: bool = False
-):
-    """The program's actions not yet done, soonest first, with who owns and who
-    agreed each: one statement. Peers and case managers get only their own."""
-    owner, author, patient = aliased(User), aliased(User), aliased(User)
-    stmt = (
-        select(
-            HuddleAction.id,
-            HuddleAction.patient_id,
-            HuddleAction.what,
-            HuddleAction.owner_id,
-            owner.display_name,
-            HuddleAction.due_at,
-            author.display_name,
-            HuddleAction.created_at,
-            patient.display_name,
-        )
-        .join(owner, owner.id == HuddleAction.owner_id)
-        .join(patient, patient.id == HuddleAction.patient_id)
-        .join(author, author.id == HuddleAction.created_by_id)
-        .where(
-            HuddleAction.program_id == day.program.id, HuddleAction.done_at.is_(None)
-        )
-        .order_by(HuddleAction.due_at, HuddleAction.created_at)
-    )
-    if mine or not is_clinician(actor):
-        stmt = stmt.where(HuddleAction.owner_id == actor.id)
-    if patient_id is not None:
-        stmt = stmt.where(HuddleAction.patient_id == patient_id)
-    return [ActionView(*r) for r in db.session.execute(stmt)]
-
-
-@dataclass(frozen=True)
-class NoteView:
-    id: str
-    patient_id: str
-    body: str
-    author: str
-    written_at: datetime
-
-
-def recent_notes(day: HuddleDay, patient_id: str | None = None) -> list[NoteView]:
-    """The program's huddle notes of the last 7 days, newest first: one statement.
-    Clinicians only (the caller checks)."""
-    stmt = (
-        select(
-            HuddleNote.id,
-            HuddleNote.patient_id,
-            HuddleNote.body,
-            User.display_name,
-            HuddleNote.written_at,
-        )
-        .join(User, User.id == HuddleNote.author_id)
-        .where(
-            HuddleNote.program_id == day.program.id,
-            HuddleNote.written_at >= day.now - timedelta(days=NOTE_DAYS),
-        )
-        .order_by(HuddleNote.written_at.desc())
-        .limit(NOTES_SHOWN)
-    )
-    if patient_id is not None:
-        stmt = stmt.where(HuddleNote.patient_id == patient_id)
-    return [NoteView(*r) for r in db.session.execute(stmt)]
-
-
-def program_staff(day: HuddleDay) -> list[tuple[str, str]]:
-    """(id, name) of the program's active care-team staff, to own an action."""
-    return list(
-        db.session.execute(
-            select(User.id, User.display_name)
-            .join(StaffMembership, StaffMembership.user_id == User.id)
-            .where(
-                StaffMembership.program_id == day.program.id,
-                User.is_active.is_(True),
-                User.role.in_(CLINICAL),
-            )
-            .order_by(User.display_name)
-        ).tuples()
-    )
-
-
-# ---- changes ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Patient:
-    id: str
-    name: str
-
-
-def enrolled_patient(day: HuddleDay, patient_id: str) -> Patient | None:
-    """The patient if enrolled (not discharged) in the huddle's program."""
-    row = db.session.execute(
-        select(User.id, User.display_name)
-        .join(Enrollment, Enrollment.patient_id == User.id)
-        .where(
-            Enrollment.patient_id == patient_id,
-            Enrollment.program_id == day.program.id,
-            Enrollment.status != EnrollmentStatus.DISCHARGED,
-        )
-        .limit(1)
-    ).first()
-    return Patient(*row) if row else None
-
-
-def mark_held(actor: User, day: HuddleDay) -> Huddle:
-    """Record that the team held its huddle now."""
-    huddle = Huddle(program_id=day.program.id, held_at=day.now, held_by_id=actor.id)
-    db.session.add(huddle)
-    db.session.flush()
-    audit("create", "huddle", object_id=huddle.id)
-    return huddle
-
-
-def add_note(actor: User, day: HuddleDay, patient_id: str, body: str) -> HuddleNote:
-    """Keep what the team said about a patient, with who and when."""
-    note = HuddleNote(
-        program_id=day.program.id,
-        patient_id=patient_id,
-        body=body.strip(),
-        author_id=actor.id,
-        written_at=day.now,
-    )
-    db.session.add(note)
-    db.session.flush()
-    audit("create", "huddle_note", patient_id=patient_id, object_id=note.id)
-    return note
-
-
-def add_action(
-    actor: User, day: HuddleDay, patient_id: str, what: str, owner_id: str, due_at
-) -> HuddleAction:
-    """Record an action agreed for a patient: who does it, by when."""
-    action = HuddleAction(
-        program_id=day.program.id,
-        patient_id=patient_id,
-        what=what.strip(),
-        owner_id=owner_id,
-        due_at=due_at,
-        created_by_id=actor.id,
-        created_at=day.now,
-    )
-    db.session.add(action)
-    db.session.flush()
-    audit("create", "huddle_action", patient_id=patient_id, object_id=action.id)
-    return action
-
-
-def load_open_action(
-    actor: User, day: HuddleDay, action_id: str
-) -> HuddleAction | None:
-    """An open action of the program the actor may close: its owner, or a clinician."""
-    stmt = select(HuddleAction).where(
-        HuddleAction.id == action_id,
-        HuddleAction.program_id == day.program.id,
-        HuddleAction.done_at.is_(None),
-    )
-    if not is_clinician(actor):
-        stmt = stmt.where(HuddleAction.owner_id == actor.id)
-    return db.session.scalar(stmt)
-
-
-def mark_done(actor: User, action: HuddleAction, now: datetime) -> None:
-    """Close an action: who and when are kept."""
-    action.done_at, action.done_by_id = now, actor.id
-    db.session.flush()
-    audit(
-        "update",
-        "huddle_action",
-        patient_id=action.patient_id,
-        object_id=action.id,
-        detail="done",
-    )
-
-
-def due_moment(day: HuddleDay, on: date, at: time) -> datetime:
-    """A due time the team said in the program's local time, as UTC."""
-    return datetime.combine(on, at, day.tz)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from portal.blueprints.safety.services import open_flag_clause, open_flag_status
 from portal.blueprints.schedule import services as schedule
 from portal.blueprints.staff import audit_report, figures, huddle, services
 from portal.blueprints.staff import board as boards
+from portal.blueprints.staff import huddle_followup as followup
 from portal.blueprints.staff.forms import (
     LANGUAGE_NAMES,
     TEAM_LABELS,
@@ -43,6 +44,11 @@ from portal.blueprints.staff.forms import (
     HuddleActionForm,
     HuddleNoteForm,
     PhoneForm,
+)
+from portal.blueprints.staff.huddle_day import (
+    first_huddle_day,
+    huddle_day,
+    is_clinician,
 )
 from portal.db import is_id, utcnow
 from portal.rendering import refused_status, render_page, wants_fragment
@@ -88,8 +94,8 @@ def _home_huddle_day(actor, chosen: str | None):
     """The huddle day of the program chosen on the home (one of the actor's, else
     404), or of their first program."""
     if not chosen:
-        return huddle.first_huddle_day(actor)
-    found = huddle.huddle_day(actor, chosen) if is_id(chosen) else None
+        return first_huddle_day(actor)
+    found = huddle_day(actor, chosen) if is_id(chosen) else None
     if found is None:
         abort(404)
     return found
@@ -104,7 +110,7 @@ def _home_huddle(actor, day) -> dict:
         return {"huddle": None}
     part = {
         "huddle": day,
-        "my_actions": huddle.open_actions(actor, day, mine=True),
+        "my_actions": followup.open_actions(actor, day, mine=True),
         # a staff member of several programs picks which one's huddle the home shows
         "programs": programs_of(actor),
     }
@@ -287,7 +293,7 @@ def huddle_board(program_id: str):
 def huddle_held(program_id: str):
     """Mark the huddle held now: the next one lists admissions since then."""
     actor, day = _huddle_or_404(program_id)
-    huddle.mark_held(actor, day)
+    followup.mark_held(actor, day)
     flash("The huddle is marked held.")
     return redirect(url_for("staff.huddle_board", program_id=day.program.id), code=303)
 
@@ -310,7 +316,7 @@ def huddle_note(program_id: str, patient_id: str):
     patient = _huddle_patient_or_404(day, patient_id, "huddle_note")
     form = HuddleNoteForm()
     if form.validate_on_submit():
-        huddle.add_note(actor, day, patient.id, form.body.data)
+        followup.add_note(actor, day, patient.id, form.body.data)
         return _huddle_saved(actor, day, patient)
     return _followup(actor, day, patient, True, refused_status(), note_form=form)
 
@@ -323,8 +329,10 @@ def huddle_action(program_id: str, patient_id: str):
     patient = _huddle_patient_or_404(day, patient_id, "huddle_action")
     form = _action_form(day)
     if form.validate_on_submit():
-        due = huddle.due_moment(day, form.due_on.data, form.due_time.data)
-        huddle.add_action(actor, day, patient.id, form.what.data, form.owner.data, due)
+        due = followup.due_moment(day, form.due_on.data, form.due_time.data)
+        followup.add_action(
+            actor, day, patient.id, form.what.data, form.owner.data, due
+        )
         return _huddle_saved(actor, day, patient)
     return _followup(actor, day, patient, True, refused_status(), action_form=form)
 
@@ -335,20 +343,20 @@ def huddle_action_done(program_id: str, action_id: str):
     """Mark an action done (its owner, or a clinician)."""
     actor, day = _huddle_or_404(program_id)
     action = (
-        huddle.load_open_action(actor, day, action_id) if is_id(action_id) else None
+        followup.load_open_action(actor, day, action_id) if is_id(action_id) else None
     )
     if action is None:
         audit("update", "huddle_action", outcome=Outcome.DENIED)
         abort(404)
-    huddle.mark_done(actor, action, day.now)
-    patient = huddle.enrolled_patient(day, action.patient_id)
-    return _huddle_saved(actor, day, patient or huddle.Patient(action.patient_id, ""))
+    followup.mark_done(actor, action, day.now)
+    patient = followup.enrolled_patient(day, action.patient_id)
+    return _huddle_saved(actor, day, patient or followup.Patient(action.patient_id, ""))
 
 
 def _huddle_or_404(program_id: str):
     """The actor and the huddle's day; 404 (audited) for a program not theirs."""
     actor = current_actor()
-    day = huddle.huddle_day(actor, program_id) if is_id(program_id) else None
+    day = huddle_day(actor, program_id) if is_id(program_id) else None
     if day is None:
         audit("read", "huddle", object_id=program_id[:64], outcome=Outcome.DENIED)
         abort(404)
@@ -358,7 +366,7 @@ def _huddle_or_404(program_id: str):
 def _huddle_patient_or_404(day, patient_id: str, data_kind: str, action="create"):
     """A patient enrolled in the huddle's program; anyone else answers 404 (audited)
     and nothing is saved."""
-    found = huddle.enrolled_patient(day, patient_id) if is_id(patient_id) else None
+    found = followup.enrolled_patient(day, patient_id) if is_id(patient_id) else None
     if found is None:
         audit(
             action,
@@ -374,7 +382,7 @@ def _action_form(day, **kwargs) -> HuddleActionForm:
     form = HuddleActionForm(**kwargs)
     form.owner.choices = [
         ("", "Choose a team member"),
-        *((i, name) for i, name in huddle.program_staff(day)),
+        *((i, name) for i, name in followup.program_staff(day)),
     ]
     return form
 
@@ -395,14 +403,14 @@ def _huddle_page(actor, day):
         admissions=admissions,
         discharges=discharges,
         rows=rows,
-        clinician=huddle.is_clinician(actor),
+        clinician=is_clinician(actor),
     )
 
 
 def _followup(actor, day, patient, editing=False, status=200, **forms):
     """The notes and actions of one patient, with the forms when `editing`: the
     fragment htmx swaps into the patient's row, or a page of its own."""
-    clinician = huddle.is_clinician(actor)
+    clinician = is_clinician(actor)
     if editing:
         forms.setdefault("note_form", HuddleNoteForm(formdata=None))
         forms.setdefault(
@@ -416,8 +424,8 @@ def _followup(actor, day, patient, editing=False, status=200, **forms):
         day=day,
         pid=patient.id,
         patient=patient,
-        notes=huddle.recent_notes(day, patient.id) if clinician else [],
-        actions=huddle.open_actions(actor, day, patient.id),
+        notes=followup.recent_notes(day, patient.id) if clinician else [],
+        actions=followup.open_actions(actor, day, patient.id),
         clinician=clinician,
         editing=editing,
         **forms,

@@ -26,7 +26,7 @@ from portal.blueprints.schedule.models import (
     NoticeReason,
     SessionNotice,
 )
-from portal.blueprints.staff.huddle import previous_program_day
+from portal.blueprints.staff.huddle_day import previous_program_day
 from portal.blueprints.staff.models import Huddle, HuddleAction, HuddleNote
 from portal.db import new_id, utcnow
 from portal.security import Role
