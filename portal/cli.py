@@ -167,8 +167,8 @@ def _serve(app, host: str, port: int) -> None:
 @with_appcontext
 def seed_command(patients: int, programs: int, history: bool, weeks: int) -> None:
     """Make a deterministic synthetic data set at scale (for benchmarks)."""
-    from portal.demo import seed_scale
     from portal.migrate import upgrade
+    from portal.seed import seed_scale
 
     upgrade(_url())
     made = seed_scale(

@@ -19,9 +19,9 @@ LAYERS = [
     {"reviews"},
     {"staff", "record"},
 ]
-# The app factory, the console command, the demo (and its made-up history) and the
-# models list wire everything.
-WIRING = {"__init__", "cli", "demo", "demo_history", "models"}
+# The app factory, the console command, the demo (and its made-up history), the scale
+# seed and the models list wire everything.
+WIRING = {"__init__", "cli", "demo", "demo_history", "models", "seed"}
 
 
 def _layer_of(feature: str) -> int:

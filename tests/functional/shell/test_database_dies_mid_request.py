@@ -19,8 +19,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from portal import create_app, db
-from portal.demo import DEMO_PASSWORD, seed_scale
+from portal.demo import DEMO_PASSWORD
 from portal.migrate import upgrade
+from portal.seed import seed_scale
 from tests.conftest import CSRF_RE, POSTGRES_ONLY
 
 pytestmark = POSTGRES_ONLY
