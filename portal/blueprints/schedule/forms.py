@@ -45,10 +45,6 @@ class ChangeForm(PortalForm):
     note = TextAreaField(_l("Anything else? (optional)"), validators=_NOTE)
 
 
-class WithdrawForm(PortalForm):
-    """Taking a request back asks nothing more (the CSRF token only)."""
-
-
 class ApproveForm(PortalForm):
     # an id of its own: the offer form beside it has a note too
     note = TextAreaField(

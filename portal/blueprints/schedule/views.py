@@ -29,7 +29,6 @@ from portal.blueprints.schedule.forms import (
     ChangeForm,
     NoticeForm,
     OfferForm,
-    WithdrawForm,
 )
 from portal.blueprints.schedule.models import (
     AttendanceStatus,
@@ -262,16 +261,51 @@ def _local_moment(day: date, at: time, ctx_tz) -> datetime:
     return datetime.combine(day, at, ctx_tz)
 
 
-@bp.route("/appointments/<appointment_id>/change", methods=["GET", "POST"])
-@requires(Permission.PATIENT_SELF)
-def change_appointment(appointment_id: str):
-    """Ask to move an appointment to another time, and see the team's answer."""
+def _own_appointment_or_404(appointment_id: str, action: str, kind: str):
+    """The signed-in patient, their context and their own booked appointment; 404
+    (audited as denied) for anything else."""
     actor = current_actor()
     ctx = load_patient_context(actor.id)
     appointment = changes.own_appointment(actor, appointment_id) if ctx else None
     if appointment is None:
-        audit("read", "appointment", outcome=Outcome.DENIED)
+        audit(action, kind, outcome=Outcome.DENIED)
         abort(404)
+    return actor, ctx, appointment
+
+
+def _ask_page(ctx, appointment, asked, form, refused, status):
+    audit(
+        "read",
+        "appointment",
+        patient_id=appointment.patient_id,
+        object_id=appointment.id,
+    )
+    return render_template(
+        "schedule/change.html",
+        appointment=appointment,
+        asked=asked,
+        form=form,
+        refused=refused,
+        tz=ctx.tz,
+        now=services.utcnow(),
+        pending=any(c.status is ChangeStatus.PENDING for c in asked),
+        title_of=services.APPOINTMENT_WORDS,
+    ), status
+
+
+def _back_to_change(appointment):
+    return redirect(
+        url_for(".change_appointment", appointment_id=appointment.id), code=303
+    )
+
+
+@bp.route("/appointments/<appointment_id>/change", methods=["GET", "POST"])
+@requires(Permission.PATIENT_SELF)
+def change_appointment(appointment_id: str):
+    """Ask to move an appointment to another time, and see the team's answer."""
+    actor, ctx, appointment = _own_appointment_or_404(
+        appointment_id, "read", "appointment"
+    )
     asked = changes.changes_of(appointment.id)
     form, refused = ChangeForm(), None
     if form.validate_on_submit():
@@ -283,64 +317,27 @@ def change_appointment(appointment_id: str):
             refused = str(problem)
         else:
             flash(gettext("Sent. Your team will answer, and we will tell you."))
-            return redirect(
-                url_for(".change_appointment", appointment_id=appointment.id), code=303
-            )
-    audit("read", "appointment", patient_id=actor.id, object_id=appointment.id)
+            return _back_to_change(appointment)
     status = 200 if request.method == "GET" else (409 if refused else 422)
-    return render_template(
-        "schedule/change.html",
-        appointment=appointment,
-        asked=asked,
-        form=form,
-        withdraw_form=WithdrawForm(),
-        refused=refused,
-        tz=ctx.tz,
-        now=services.utcnow(),
-        pending=any(c.status is ChangeStatus.PENDING for c in asked),
-        title_of=services.APPOINTMENT_WORDS,
-    ), status
+    return _ask_page(ctx, appointment, asked, form, refused, status)
 
 
 @bp.route("/appointments/<appointment_id>/change/withdraw", methods=["POST"])
 @requires(Permission.PATIENT_SELF)
 def withdraw_change(appointment_id: str):
-    """Take back a request to change an appointment that is still waiting."""
-    actor = current_actor()
-    ctx = load_patient_context(actor.id)
-    appointment = changes.own_appointment(actor, appointment_id) if ctx else None
-    if appointment is None:
-        audit("update", "appointment_change", outcome=Outcome.DENIED)
-        abort(404)
+    """Take back a request to change an appointment that is still waiting (the
+    app's CSRF protection has checked the post; there is nothing else to fill)."""
+    actor, ctx, appointment = _own_appointment_or_404(
+        appointment_id, "update", "appointment_change"
+    )
     asked = changes.changes_of(appointment.id)
-    form = WithdrawForm()
-    refused = None
-    if form.validate_on_submit():
-        try:
-            changes.withdraw_change(actor, asked)
-        except changes.ChangeRefused as problem:
-            refused = str(problem)
-        else:
-            flash(gettext("Your request is withdrawn. Your appointment has not moved."))
-            return redirect(
-                url_for(".change_appointment", appointment_id=appointment.id), code=303
-            )
-    else:
-        refused = gettext("That did not work. Please try again.")
-    audit("read", "appointment", patient_id=actor.id, object_id=appointment.id)
-    asked = changes.changes_of(appointment.id)
-    return render_template(
-        "schedule/change.html",
-        appointment=appointment,
-        asked=asked,
-        form=ChangeForm(formdata=None),
-        withdraw_form=form,
-        refused=refused,
-        tz=ctx.tz,
-        now=services.utcnow(),
-        pending=any(c.status is ChangeStatus.PENDING for c in asked),
-        title_of=services.APPOINTMENT_WORDS,
-    ), 409
+    try:
+        changes.withdraw_change(actor, asked)
+    except changes.ChangeRefused as problem:
+        form = ChangeForm(formdata=None)
+        return _ask_page(ctx, appointment, asked, form, str(problem), 409)
+    flash(gettext("Your request is withdrawn. Your appointment has not moved."))
+    return _back_to_change(appointment)
 
 
 @bp.route("/staff/appointment-changes")
