@@ -44,8 +44,7 @@ def _run(connection) -> None:
         # SQLite alters a table by rebuilding it (batch mode): with foreign keys on,
         # dropping the old `users` would delete every row that cascades from it
         # (message threads, passkeys...). The setting only changes outside a
-        # transaction, so it goes to the driver's connection before Alembic's begins;
-        # each migration that rebuilds checks the keys before it commits.
+        # transaction, so it goes to the driver's connection before Alembic's begins.
         connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
@@ -55,6 +54,16 @@ def _run(connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        if sqlite:
+            _keys_still_hold(connection)
+
+
+def _keys_still_hold(connection) -> None:
+    """With the keys off nothing stops a rebuild from leaving a row pointing nowhere:
+    check them all before the migrations commit."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise RuntimeError(f"foreign keys broken by the migration: {broken[:5]}")
 
 
 if context.is_offline_mode():
