@@ -84,9 +84,9 @@ def remove(passkey_id: str):
 def sign_in_options():
     """A challenge for any of this site's passkeys (a patient's sign-in); counted
     per address, since each is a stored row anyone could ask for."""
-    attempt = throttle.claim_challenge()
-    if attempt.refused:
-        return _too_many(attempt)
+    wait = throttle.claim_challenge()
+    if wait:
+        return _too_many(wait)
     return _options(passkeys.sign_in_options())
 
 
@@ -106,7 +106,7 @@ def sign_in():
     attempt = throttle.claim_attempt(user.sign_in_name)
     if attempt.refused:
         services.record_sign_in(user, "sign_in_throttled", ok=False)
-        return _too_many(attempt)
+        return _too_many(attempt.wait)
     throttle.record_success(attempt)
     sign_session_in(session, user, mfa_passed=True)
     services.record_sign_in(user, "sign_in_passkey", ok=True)
@@ -143,7 +143,7 @@ def second_factor():
     attempt = throttle.claim_attempt(user.sign_in_name)
     if attempt.refused:
         services.record_sign_in(user, "second_factor_throttled", ok=False)
-        return _too_many(attempt)
+        return _too_many(attempt.wait)
     try:
         passkeys.verify_assertion(request.get_data(as_text=True), expected_user=user)
     except PasskeyRefused as error:
@@ -158,9 +158,8 @@ def second_factor():
     return throttle.remember_device(jsonify(redirect=target), user.sign_in_name)
 
 
-def _too_many(attempt: throttle.Attempt):
-    retry = {"Retry-After": str(attempt.wait)}
-    return jsonify(error=throttle.wait_text(attempt)), 429, retry
+def _too_many(wait: int):
+    return jsonify(error=throttle.wait_text(wait)), 429, {"Retry-After": str(wait)}
 
 
 def _count_failure(error: PasskeyRefused) -> None:
@@ -187,7 +186,7 @@ def enroll_options():
     attempt = throttle.claim_attempt(services.find_account(name)[0])
     if attempt.refused:
         services.record_sign_in(None, "set_password_throttled", ok=False)
-        return _too_many(attempt)
+        return _too_many(attempt.wait)
     record = services.check_enrollment_code(name, code) if name and code else None
     user = db.session.get(User, record.user_id) if record else None
     if user is None or user.is_staff:

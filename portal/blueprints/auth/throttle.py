@@ -83,14 +83,14 @@ def claim_attempt(name: str, kind: str = "account") -> Attempt:
     return Attempt(pair, address, alarm, wait)
 
 
-def claim_challenge() -> Attempt:
+def claim_challenge() -> int:
     """Count a passkey sign-in challenge asked for from this address. Anyone may ask
     for one without an account, and each is a stored row: past CHALLENGE_FACTOR times
-    the per-account limit within the lock time, the address waits like a locked one."""
+    the per-account limit within the lock time, the address waits like a locked one.
+    Returns the seconds to wait, 0 when it may have one."""
     now, limit = utcnow(), current_app.config["MAX_FAILED_SIGN_INS"]
     key = f"pc:{_tag(client_address())}"
-    wait = 0 if _count(key, CHALLENGE_FACTOR * limit, now) else _pair_wait(key, now)
-    return Attempt(key, key, key, wait)
+    return 0 if _count(key, CHALLENGE_FACTOR * limit, now) else _pair_wait(key, now)
 
 
 def record_failure(attempt: Attempt) -> None:
@@ -106,9 +106,9 @@ def record_success(attempt: Attempt) -> None:
     db.session.execute(delete(THROTTLE).where(THROTTLE.c.key == attempt.pair))
 
 
-def wait_text(attempt: Attempt) -> str:
+def wait_text(seconds: int) -> str:
     """What a refused client is told, in the page's language: whole minutes."""
-    minutes = -(-attempt.wait // 60)
+    minutes = -(-seconds // 60)
     return ngettext(
         "Too many tries. Please wait %(num)d minute, then try again.",
         "Too many tries. Please wait %(num)d minutes, then try again.",

@@ -80,7 +80,7 @@ def sign_in():
 
 def _too_many(template: str, attempt: throttle.Attempt, **context):
     """429 with Retry-After: this client tried too often; others are not stopped."""
-    body = render_template(template, error=throttle.wait_text(attempt), **context)
+    body = render_template(template, error=throttle.wait_text(attempt.wait), **context)
     return body, 429, {"Retry-After": str(attempt.wait)}
 
 
@@ -224,7 +224,7 @@ def account():
         return render_template("auth/account.html", form=form, passkeys=keys)
     attempt = throttle.claim_attempt(user.sign_in_name)
     if attempt.refused:
-        form.current.errors = [throttle.wait_text(attempt)]
+        form.current.errors = [throttle.wait_text(attempt.wait)]
         return _too_many("auth/account.html", attempt, form=form, passkeys=keys)
     if services.check_password(user, form.current.data) is None:
         throttle.record_failure(attempt)
